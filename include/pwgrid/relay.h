@@ -1,0 +1,94 @@
+// Relay: the client-facing endpoint of a grid. It accepts Playwright clients' WebSocket upgrades,
+// acquires a worker through a Selector, forwards the handshake to the worker and, once the worker
+// answers 101, copies bytes both ways until either side closes; then it releases the lease,
+// exactly once. It also answers upstream's plain HTTP requests (/metrics, /favicon.ico).
+//
+// HTTP surface (playwright-distributed v0.3 compatible):
+//   /favicon.ico            204, empty body
+//   /metrics                200 {"activeConnections":N}\n
+//   / ?browser=<bad>        400 {"error":{"code":400,"message":"Unknown browser type: …"}}\n
+//   / not an upgrade        426 {"message":"This endpoint is for WebSocket connections only."}\n
+//   / no worker in time     503 {"error":{"code":503,"message":"No available servers"}}\n
+//   / waiting queue full    429 {"error":{"code":429,"message":"Too many waiting clients"}}\n
+//   / selection error       500 {"error":{"code":500,"message":"An internal error occurred"}}\n
+//   / worker not reachable  500 {"error":{"code":500,"message":"Browser server error"}}\n
+//   any other path          404 "404 page not found\n"
+// A worker that answers the handshake with anything but 101 has its answer passed to the client.
+//
+// States:   Created ──Start()──► Running ──Stop(grace)──► Stopped
+// Start() in any state but Created returns FailedPrecondition. Stop() is idempotent.
+//
+// Thread-safety: Start, Stop, port and stats are thread-safe. The Relay owns its I/O threads.
+// Ownership: the Selector and the Options' pointers are borrowed and must outlive the Relay.
+// Destroying a running Relay is Stop(absl::ZeroDuration()): open sessions are closed at once
+// (clients get TCP closes, workers too).
+#ifndef PWGRID_RELAY_H_
+#define PWGRID_RELAY_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "pwgrid/logging.h"
+#include "pwgrid/selector.h"
+#include "pwgrid/types.h"
+
+namespace pwgrid {
+
+struct RelayOptions {
+  std::string listen_address = "0.0.0.0";  // IPv4 or IPv6 literal
+  uint16_t port = 8080;                    // 0: any free port, see Relay::port()
+  int io_threads = 2;                      // 1..256
+  BrowserType default_browser = BrowserType::kChromium;  // when ?browser is absent or empty
+  absl::Duration select_timeout = absl::Seconds(5);   // waiting for a worker, > 0
+  absl::Duration dial_timeout = absl::Seconds(30);    // TCP connect + worker's handshake answer, > 0
+  absl::Duration request_timeout = absl::Seconds(15); // reading a request's headers, > 0
+  size_t buffer_bytes = 64 * 1024;         // per direction per session, 4 KiB..16 MiB
+  size_t max_request_bytes = 16 * 1024;    // request line + headers, 1 KiB..1 MiB
+  Logger* logger = NullLogger();           // must outlive the Relay
+
+  // 127.0.0.1, port 0, one I/O thread, 2 s select timeout, 2 s dial timeout.
+  static RelayOptions ForTesting();
+  absl::Status Validate() const;
+};
+
+struct RelayStats {
+  int64_t active_sessions = 0;     // relayed sessions open now
+  int64_t total_sessions = 0;      // relayed sessions ever established
+  int64_t rejected_requests = 0;   // upgrade requests answered with an error status
+  int64_t bytes_to_workers = 0;    // after the handshake
+  int64_t bytes_to_clients = 0;    // after the handshake
+};
+
+class Relay {
+ public:
+  // InvalidArgument: bad options or null selector.
+  static absl::StatusOr<std::unique_ptr<Relay>> Create(const RelayOptions& options,
+                                                       Selector* selector);
+  ~Relay();
+  Relay(const Relay&) = delete;
+  Relay& operator=(const Relay&) = delete;
+
+  // Binds and starts the I/O threads. FailedPrecondition: not in state Created.
+  // InvalidArgument: bad listen address. Unavailable: the address cannot be bound.
+  absl::Status Start();
+  // The bound port once started (useful with port 0), else 0.
+  uint16_t port() const;
+  RelayStats stats() const;
+  // Stops accepting, lets open sessions finish for up to `grace`, then closes the rest and joins
+  // the I/O threads. Clients still waiting for a worker get 503.
+  void Stop(absl::Duration grace);
+
+ private:
+  class Impl;
+  explicit Relay(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pwgrid
+
+#endif  // PWGRID_RELAY_H_

@@ -1,0 +1,128 @@
+// WorkerRegistry: the set of browser workers and their session load.
+//
+// Workers register (id, browser type, endpoint, status), heartbeat to stay alive, drain, receive
+// commands (shutdown) and deregister. Selectors reserve sessions on workers atomically through
+// Reserve() and give them back through Release(). Two implementations sit behind this interface:
+// the in-memory one here (one process, the embedded default) and a Redis one (many proxies).
+//
+// Thread-safety: implementations are thread-safe; every method may be called from any thread.
+// Ownership: factories return owned objects; Options pointers are borrowed and must outlive the
+// registry.
+//
+// Liveness: a worker is alive until `ttl` passes without Register() or Heartbeat(). A dead worker
+// is never selected; its record (with its counters and leases) is kept for
+// RegistryOptions::reap_after and then removed, so a worker that comes back in time keeps its
+// counters, as upstream's counter hashes do until the reaper runs.
+#ifndef PWGRID_WORKER_REGISTRY_H_
+#define PWGRID_WORKER_REGISTRY_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "pwgrid/clock.h"
+#include "pwgrid/logging.h"
+#include "pwgrid/types.h"
+
+namespace pwgrid {
+
+// Limits applied when reserving a session (upstream's MAX_CONCURRENT_SESSIONS and
+// MAX_LIFETIME_SESSIONS, per worker).
+struct SessionLimits {
+  int64_t max_concurrent = 5;  // C: sessions open at once on one worker, >= 1
+  int64_t max_lifetime = 50;   // L: sessions over a worker's life before it is recycled, >= 1
+};
+
+struct ReserveRequest {
+  BrowserType browser = BrowserType::kChromium;
+  SessionLimits limits;
+};
+
+// One reserved session slot on one worker.
+struct Reservation {
+  WorkerInfo worker;
+  std::string lease_id;   // unique per reservation
+  int64_t active = 0;     // the worker's active count including this reservation
+  int64_t lifetime = 0;   // the worker's lifetime count including this reservation
+};
+
+// Something a listener should react to. Listeners are woken, they do not get a full diff.
+struct RegistryEvent {
+  enum class Kind {
+    kCapacityChanged,    // a slot was released, or a worker registered or became available
+    kShutdownRequested,  // RequestShutdown(worker_id) succeeded
+  };
+  Kind kind = Kind::kCapacityChanged;
+  std::string worker_id;
+};
+using RegistryListener = std::function<void(const RegistryEvent&)>;
+
+class WorkerRegistry {
+ public:
+  virtual ~WorkerRegistry() = default;
+
+  // Adds or refreshes a worker; its status is taken from `info` (a draining worker that
+  // re-registers stays draining). Existing counters and leases of the same id are kept.
+  // InvalidArgument: bad info or ttl <= 0.
+  virtual absl::Status Register(const WorkerInfo& info, absl::Duration ttl) = 0;
+
+  // Extends the worker's life by `ttl`. NotFound: unknown or already expired; the caller should
+  // Register() again.
+  virtual absl::Status Heartbeat(std::string_view id, absl::Duration ttl) = 0;
+
+  // NotFound: unknown or expired.
+  virtual absl::Status SetStatus(std::string_view id, WorkerStatus status) = 0;
+
+  // Removes the worker with its counters and leases. OK when the worker is unknown.
+  virtual absl::Status Deregister(std::string_view id) = 0;
+
+  // Asks the worker to drain and shut down. Returns true when this call created the request,
+  // false when one was already pending (like upstream's SET NX). NotFound: unknown worker.
+  virtual absl::StatusOr<bool> RequestShutdown(std::string_view id) = 0;
+
+  // Returns true once per pending shutdown request, and clears it.
+  virtual absl::StatusOr<bool> TakeShutdownCommand(std::string_view id) = 0;
+
+  // Every known worker, alive or not yet reaped, sorted by id.
+  virtual absl::StatusOr<std::vector<WorkerLoad>> Snapshot() = 0;
+
+  // Atomically chooses a worker with ChooseWorker() (selection_policy.h) and reserves a slot on it:
+  // active + 1, lifetime + 1. nullopt: no eligible worker right now.
+  virtual absl::StatusOr<std::optional<Reservation>> Reserve(const ReserveRequest& request) = 0;
+
+  // Gives a reserved slot back: active - 1, and lifetime - 1 too when `rollback_lifetime`
+  // (the session never started: dial or handshake failed). Idempotent: releasing a lease twice,
+  // or a lease of a worker that is gone, is OK and changes nothing. Counters never go negative.
+  virtual absl::Status Release(const Reservation& reservation, bool rollback_lifetime) = 0;
+
+  // Calls `listener` after every change listed in RegistryEvent, on the thread that made the
+  // change, with no registry lock held. Listeners must be quick and must not call Watch/Unwatch.
+  // Returns an id for Unwatch().
+  virtual int64_t Watch(RegistryListener listener) = 0;
+  // After Unwatch returns, the listener is not running and will not be called again.
+  virtual void Unwatch(int64_t watch_id) = 0;
+};
+
+struct RegistryOptions {
+  Clock* clock = SystemClock();   // must outlive the registry
+  Logger* logger = NullLogger();  // must outlive the registry
+  // How long a dead worker's record is kept before it is removed, >= 0.
+  absl::Duration reap_after = absl::Seconds(60);
+
+  absl::Status Validate() const;
+};
+
+// The in-process registry: the embedded default.
+absl::StatusOr<std::unique_ptr<WorkerRegistry>> NewInMemoryWorkerRegistry(
+    const RegistryOptions& options);
+
+}  // namespace pwgrid
+
+#endif  // PWGRID_WORKER_REGISTRY_H_

@@ -1,0 +1,760 @@
+// Relay::Impl: accept loop, HTTP surface, worker selection, handshake forwarding and the byte
+// relay. C++17 island: the only place besides lib/testing/net that includes Asio.
+//
+// Each client connection is a Session on its own strand. After the worker's 101 the session copies
+// bytes: one read and at most one write in flight per direction, so a slow reader stops the other
+// side's reads (backpressure) and memory per session is two fixed buffers. Frame headers are
+// parsed only in the worker-to-client direction, to know when a 1011 close frame can be injected
+// if the worker dies.
+#include "pwgrid/relay.h"
+
+#include <sys/socket.h>
+
+#include <asio.hpp>
+#include <atomic>
+#include <cerrno>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+#include <websocketpp/http/request.hpp>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "lib/json_util.h"
+#include "lib/log_util.h"
+#include "lib/net/http_util.h"
+#include "lib/status_util.h"
+
+namespace pwgrid {
+
+using asio::ip::tcp;
+
+RelayOptions RelayOptions::ForTesting() {
+  RelayOptions o;
+  o.listen_address = "127.0.0.1";
+  o.port = 0;
+  o.io_threads = 1;
+  o.select_timeout = absl::Seconds(2);
+  o.dial_timeout = absl::Seconds(2);
+  o.request_timeout = absl::Seconds(5);
+  return o;
+}
+
+absl::Status RelayOptions::Validate() const {
+  if (io_threads < 1 || io_threads > 256) return absl::InvalidArgumentError("io_threads must be in 1..256");
+  if (select_timeout <= absl::ZeroDuration()) return absl::InvalidArgumentError("select_timeout must be positive");
+  if (dial_timeout <= absl::ZeroDuration()) return absl::InvalidArgumentError("dial_timeout must be positive");
+  if (request_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("request_timeout must be positive");
+  }
+  if (buffer_bytes < 4096 || buffer_bytes > (16u << 20)) {
+    return absl::InvalidArgumentError("buffer_bytes must be in 4 KiB..16 MiB");
+  }
+  if (max_request_bytes < 1024 || max_request_bytes > (1u << 20)) {
+    return absl::InvalidArgumentError("max_request_bytes must be in 1 KiB..1 MiB");
+  }
+  if (logger == nullptr) return absl::InvalidArgumentError("RelayOptions.logger is null");
+  asio::error_code ec;
+  asio::ip::make_address(listen_address, ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("bad listen address: ", listen_address));
+  return absl::OkStatus();
+}
+
+namespace {
+
+constexpr char kJsonContentType[] = "text/plain; charset=utf-8";  // what Go sniffs for JSON text
+constexpr char kBody503[] = "{\"error\":{\"code\":503,\"message\":\"No available servers\"}}\n";
+constexpr char kBody500Internal[] =
+    "{\"error\":{\"code\":500,\"message\":\"An internal error occurred\"}}\n";
+constexpr char kBody500Browser[] = "{\"error\":{\"code\":500,\"message\":\"Browser server error\"}}\n";
+constexpr char kBody429[] = "{\"error\":{\"code\":429,\"message\":\"Too many waiting clients\"}}\n";
+constexpr char kBody426[] = "{\"message\":\"This endpoint is for WebSocket connections only.\"}\n";
+
+class Session;
+
+// State shared by the Relay and its sessions; sessions keep it alive while they finish.
+struct Shared {
+  RelayOptions options;
+  Selector* selector = nullptr;
+  std::atomic<bool> stopping{false};
+  std::atomic<int64_t> active{0};
+  std::atomic<int64_t> total{0};
+  std::atomic<int64_t> rejected{0};
+  std::atomic<int64_t> bytes_to_workers{0};
+  std::atomic<int64_t> bytes_to_clients{0};
+  absl::Mutex mu;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions ABSL_GUARDED_BY(mu);
+
+  void Log(LogLevel level, std::string message,
+           std::vector<std::pair<std::string, std::string>> fields = {}) {
+    internal::Log(options.logger, level, std::move(message), std::move(fields));
+  }
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(std::shared_ptr<Shared> shared, tcp::socket socket)
+      : shared_(std::move(shared)),
+        client_(std::move(socket)),
+        worker_(client_.get_executor()),
+        timer_(client_.get_executor()),
+        linger_(client_.get_executor()) {}
+
+  ~Session() {
+    absl::MutexLock lock(&shared_->mu);
+    shared_->sessions.erase(this);
+  }
+
+  void Start() {
+    asio::error_code ec;
+    client_.set_option(tcp::no_delay(true), ec);
+    tcp::endpoint peer = client_.remote_endpoint(ec);
+    remote_ = ec ? "unknown" : absl::StrCat(peer.address().to_string(), ":", peer.port());
+    remote_ip_ = ec ? "" : peer.address().to_string();
+    ReadRequest();
+  }
+
+  // Called from Relay::Stop through the session's strand.
+  void CancelWaiting() {
+    if (waiting_) shared_->selector->Cancel(ticket_);
+  }
+  void ForceClose() { Finish(); }
+  asio::any_io_executor executor() { return client_.get_executor(); }
+
+ private:
+  // ---- HTTP phase -------------------------------------------------------------------------
+  void ReadRequest() {
+    auto self = shared_from_this();
+    ArmTimer(shared_->options.request_timeout, [self] {
+      asio::error_code ignored;
+      self->client_.close(ignored);
+    });
+    asio::async_read_until(
+        client_, asio::dynamic_buffer(in_, shared_->options.max_request_bytes), "\r\n\r\n",
+        [self](const asio::error_code& ec, size_t n) { self->OnRequest(ec, n); });
+  }
+
+  void OnRequest(const asio::error_code& ec, size_t n) {
+    timer_.cancel();
+    if (ec == asio::error::not_found) {  // headers larger than max_request_bytes
+      Respond(431, kJsonContentType, "431 Request Header Fields Too Large\n", {}, false);
+      return;
+    }
+    if (ec) {
+      Finish();
+      return;
+    }
+    websocketpp::http::parser::request req;
+    try {
+      req.consume(in_.data(), n);
+    } catch (...) {
+      in_.erase(0, n);
+      Respond(400, kJsonContentType, "400 Bad Request\n", {}, false);
+      return;
+    }
+    in_.erase(0, n);
+    HandleRequest(req);
+  }
+
+  void HandleRequest(const websocketpp::http::parser::request& req) {
+    const auto [path, query] = internal::SplitTarget(req.get_uri());
+    const bool keep_alive = req.ready() && req.get_version() == "HTTP/1.1" &&
+                            !internal::TokenListContains(req.get_header("Connection"), "close");
+    if (path == "/metrics") {
+      Respond(200, kJsonContentType,
+              absl::StrCat("{\"activeConnections\":", shared_->active.load(), "}\n"), {}, keep_alive);
+      return;
+    }
+    if (path == "/favicon.ico") {
+      Respond(204, "", "", {}, keep_alive);
+      return;
+    }
+    if (path != "/") {
+      Respond(404, "text/plain; charset=utf-8", "404 page not found\n",
+              {"X-Content-Type-Options: nosniff"}, keep_alive);
+      return;
+    }
+    BrowserType browser = shared_->options.default_browser;
+    if (std::optional<std::string> q = internal::QueryValue(query, "browser"); q && !q->empty()) {
+      absl::StatusOr<BrowserType> parsed = ParseBrowserType(*q);
+      if (!parsed.ok()) {
+        Reject(400, absl::StrCat("{\"error\":{\"code\":400,\"message\":\"Unknown browser type: ",
+                                 internal::GoJsonEscape(*q),
+                                 " - allowed: chromium, firefox, webkit\"}}\n"),
+               {}, keep_alive);
+        return;
+      }
+      browser = *parsed;
+    }
+    if (!internal::TokenListContains(req.get_header("Connection"), "upgrade") ||
+        !internal::TokenListContains(req.get_header("Upgrade"), "websocket")) {
+      Reject(426, kBody426, {}, keep_alive);
+      return;
+    }
+    // Handshake checks that upstream ran only after reserving and dialling a worker (so a bad
+    // handshake pinned a worker); same answers, but before selection.
+    if (req.get_method() != "GET") {
+      Reject(405, "Method Not Allowed\n", {"Sec-Websocket-Version: 13"}, false);
+      return;
+    }
+    if (!internal::TokenListContains(req.get_header("Sec-WebSocket-Version"), "13") ||
+        !internal::IsValidWebSocketKey(req.get_header("Sec-WebSocket-Key"))) {
+      Reject(400, "Bad Request\n", {"Sec-Websocket-Version: 13"}, false);
+      return;
+    }
+    forward_headers_.clear();
+    for (const auto& [name, value] : req.get_headers()) {
+      if (!internal::IsDroppedRequestHeader(absl::AsciiStrToLower(name))) {
+        forward_headers_.emplace_back(name, value);
+      }
+    }
+    Acquire(browser, internal::PlaywrightVersionFromUserAgent(req.get_header("User-Agent")));
+  }
+
+  void Reject(int status, std::string body, std::vector<std::string> headers, bool keep_alive) {
+    shared_->rejected.fetch_add(1, std::memory_order_relaxed);
+    Respond(status, kJsonContentType, std::move(body), std::move(headers), keep_alive);
+  }
+
+  void Respond(int status, std::string_view content_type, std::string body,
+               std::vector<std::string> headers, bool keep_alive) {
+    out_ = internal::BuildResponse(status, content_type, body, headers, keep_alive);
+    auto self = shared_from_this();
+    asio::async_write(client_, asio::buffer(out_), [self, keep_alive](const asio::error_code& ec, size_t) {
+      if (!ec && keep_alive && !self->shared_->stopping.load()) {
+        self->ReadRequest();
+      } else {
+        self->CloseGracefully();
+      }
+    });
+  }
+
+  void CloseGracefully() {
+    asio::error_code ignored;
+    client_.shutdown(tcp::socket::shutdown_send, ignored);
+    client_.close(ignored);
+    Finish();
+  }
+
+  // ---- selection --------------------------------------------------------------------------
+  void Acquire(BrowserType browser, std::string client_version) {
+    auto self = shared_from_this();
+    waiting_ = true;
+    SelectRequest request{browser, absl::Now() + shared_->options.select_timeout,
+                          std::move(client_version)};
+    ticket_ = shared_->selector->Acquire(std::move(request), [self](absl::StatusOr<Lease> r) mutable {
+      auto result = std::make_shared<absl::StatusOr<Lease>>(std::move(r));
+      asio::post(self->client_.get_executor(), [self, result] { self->OnLease(std::move(*result)); });
+    });
+    // A client that leaves while waiting gives its place in the queue up.
+    client_.async_wait(tcp::socket::wait_read, [self](const asio::error_code& ec) {
+      if (ec || !self->waiting_) return;
+      char c;
+      const ssize_t r = ::recv(self->client_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        self->shared_->selector->Cancel(self->ticket_);
+      }
+    });
+  }
+
+  void OnLease(absl::StatusOr<Lease> result) {
+    waiting_ = false;
+    if (!result.ok()) {
+      const absl::Status& s = result.status();
+      if (absl::IsDeadlineExceeded(s) || absl::IsFailedPrecondition(s) ||
+          (absl::IsCancelled(s) && shared_->stopping.load())) {
+        shared_->Log(LogLevel::kError,
+                     absl::StrCat("Connection from ", remote_, " rejected. No workers available after ",
+                                  absl::FormatDuration(shared_->options.select_timeout),
+                                  " timeout: no available workers"));
+        Reject(503, kBody503, {"Retry-After: 1"}, false);
+      } else if (absl::IsCancelled(s)) {
+        Finish();  // the client left
+      } else if (absl::IsResourceExhausted(s)) {
+        shared_->Log(LogLevel::kWarn,
+                     absl::StrCat("Connection from ", remote_, " rejected. ", s.message()));
+        Reject(429, kBody429, {"Retry-After: 1"}, false);
+      } else {
+        shared_->Log(LogLevel::kError,
+                     absl::StrCat("Connection from ", remote_,
+                                  " rejected. An unexpected error occurred while selecting a worker: ",
+                                  s.ToString()));
+        Reject(500, kBody500Internal, {}, false);
+      }
+      return;
+    }
+    lease_ = std::move(*result);
+    if (!client_.is_open()) {
+      lease_.Release();
+      Finish();
+      return;
+    }
+    Dial();
+  }
+
+  // ---- worker handshake -------------------------------------------------------------------
+  void Dial() {
+    absl::StatusOr<WsEndpoint> ep = ParseWsEndpoint(lease_.worker().endpoint);
+    if (!ep.ok()) {
+      FailDial(ep.status().ToString());
+      return;
+    }
+    endpoint_ = *std::move(ep);
+    auto self = shared_from_this();
+    ArmTimer(shared_->options.dial_timeout, [self] {
+      self->dial_timed_out_ = true;
+      asio::error_code ignored;
+      self->worker_.close(ignored);
+    });
+    asio::error_code ec;
+    asio::ip::address addr = asio::ip::make_address(endpoint_.host, ec);
+    if (!ec) {
+      worker_.async_connect(tcp::endpoint(addr, endpoint_.port),
+                            [self](const asio::error_code& e) { self->OnWorkerConnected(e); });
+      return;
+    }
+    auto resolver = std::make_shared<tcp::resolver>(client_.get_executor());
+    resolver->async_resolve(
+        endpoint_.host, std::to_string(endpoint_.port),
+        [self, resolver](const asio::error_code& e, tcp::resolver::results_type results) {
+          if (e || self->dial_timed_out_) {
+            self->FailDial(e ? e.message() : "timed out");
+            return;
+          }
+          asio::async_connect(self->worker_, results,
+                              [self](const asio::error_code& e2, const tcp::endpoint&) {
+                                self->OnWorkerConnected(e2);
+                              });
+        });
+  }
+
+  void OnWorkerConnected(const asio::error_code& ec) {
+    if (ec) {
+      FailDial(dial_timed_out_ ? "timed out" : ec.message());
+      return;
+    }
+    asio::error_code ignored;
+    worker_.set_option(tcp::no_delay(true), ignored);
+    const bool v6 = endpoint_.host.find(':') != std::string::npos;
+    std::string host = v6 ? absl::StrCat("[", endpoint_.host, "]") : endpoint_.host;
+    out_ = absl::StrCat("GET ", endpoint_.path, " HTTP/1.1\r\nHost: ", host, ":", endpoint_.port,
+                        "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
+    for (const auto& [name, value] : forward_headers_) absl::StrAppend(&out_, name, ": ", value, "\r\n");
+    if (!remote_ip_.empty()) absl::StrAppend(&out_, "X-Forwarded-For: ", remote_ip_, "\r\n");
+    out_ += "\r\n";
+    auto self = shared_from_this();
+    asio::async_write(worker_, asio::buffer(out_), [self](const asio::error_code& e, size_t) {
+      if (e) {
+        self->FailDial(self->dial_timed_out_ ? "timed out" : e.message());
+        return;
+      }
+      asio::async_read_until(
+          self->worker_, asio::dynamic_buffer(self->worker_head_, 64 * 1024), "\r\n\r\n",
+          [self](const asio::error_code& e2, size_t n) { self->OnWorkerResponse(e2, n); });
+    });
+  }
+
+  void FailDial(const std::string& why) {
+    timer_.cancel();
+    shared_->Log(LogLevel::kError,
+                 absl::StrCat("Connection from ", remote_,
+                              " rejected. Failed to connect to browser server: ", why),
+                 {{"workerId", lease_.worker().id}});
+    lease_.Release();  // never committed: both counters are rolled back
+    asio::error_code ignored;
+    worker_.close(ignored);
+    Reject(500, kBody500Browser, {}, false);
+  }
+
+  void OnWorkerResponse(const asio::error_code& ec, size_t n) {
+    if (ec) {
+      FailDial(dial_timed_out_ ? "timed out waiting for the handshake answer" : ec.message());
+      return;
+    }
+    const int status = internal::ResponseStatus(std::string_view(worker_head_).substr(0, n));
+    if (status != 101) {
+      timer_.cancel();
+      shared_->Log(LogLevel::kError,
+                   absl::StrCat("Connection from ", remote_, " rejected. Browser server answered the handshake with ",
+                                status),
+                   {{"workerId", lease_.worker().id}});
+      lease_.Release();
+      shared_->rejected.fetch_add(1, std::memory_order_relaxed);
+      ForwardWorkerRefusal(n);
+      return;
+    }
+    timer_.cancel();
+    lease_.Commit();
+    established_ = true;
+    shared_->active.fetch_add(1, std::memory_order_relaxed);
+    shared_->total.fetch_add(1, std::memory_order_relaxed);
+    shared_->Log(LogLevel::kInfo, absl::StrCat("New connection from ", remote_),
+                 {{"workerId", lease_.worker().id}});
+    shared_->Log(LogLevel::kDebug, absl::StrCat("Proxy connection established (", remote_, " <-> ",
+                                                lease_.worker().endpoint, ")"));
+    // Bytes after the head are the worker's first frames.
+    down_frames_.Consume(reinterpret_cast<const unsigned char*>(worker_head_.data()) + n,
+                         worker_head_.size() - n);
+    shared_->bytes_to_clients.fetch_add(static_cast<int64_t>(worker_head_.size() - n),
+                                        std::memory_order_relaxed);
+    up_buf_.reset(new char[shared_->options.buffer_bytes]);
+    down_buf_.reset(new char[shared_->options.buffer_bytes]);
+    auto self = shared_from_this();
+    asio::async_write(client_, asio::buffer(worker_head_), [self](const asio::error_code& e, size_t) {
+      std::string().swap(self->worker_head_);
+      if (e) {
+        self->Finish();
+        return;
+      }
+      self->ReadDown();
+      if (self->in_.empty()) {
+        self->ReadUp();
+      } else {  // the client sent frames before the 101: pass them on first
+        asio::async_write(self->worker_, asio::buffer(self->in_), [self](const asio::error_code& e2, size_t) {
+          std::string().swap(self->in_);
+          if (e2) {
+            self->Finish();
+          } else {
+            self->ReadUp();
+          }
+        });
+      }
+    });
+  }
+
+  // Passes a worker's non-101 answer (e.g. a Playwright version mismatch) to the client as it is.
+  void ForwardWorkerRefusal(size_t head_len) {
+    size_t content_length = 0;
+    std::string lower = absl::AsciiStrToLower(worker_head_.substr(0, head_len));
+    size_t pos = lower.find("\r\ncontent-length:");
+    if (pos != std::string::npos) {
+      size_t end = lower.find("\r\n", pos + 2);
+      (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(lower.substr(pos + 17, end - pos - 17)),
+                             &content_length);
+    }
+    const size_t have = worker_head_.size() - head_len;
+    auto self = shared_from_this();
+    auto forward = [self] {
+      asio::error_code ignored;
+      self->worker_.close(ignored);
+      self->out_ = std::move(self->worker_head_);
+      asio::async_write(self->client_, asio::buffer(self->out_),
+                        [self](const asio::error_code&, size_t) { self->CloseGracefully(); });
+    };
+    if (content_length > have && content_length <= 64 * 1024) {
+      ArmTimer(shared_->options.dial_timeout, [self] {
+        asio::error_code ignored;
+        self->worker_.close(ignored);
+      });
+      asio::async_read(worker_, asio::dynamic_buffer(worker_head_),
+                       asio::transfer_exactly(content_length - have),
+                       [self, forward](const asio::error_code&, size_t) {
+                         self->timer_.cancel();
+                         forward();
+                       });
+    } else {
+      forward();
+    }
+  }
+
+  // ---- byte relay -------------------------------------------------------------------------
+  void ReadUp() {
+    auto self = shared_from_this();
+    client_.async_read_some(asio::buffer(up_buf_.get(), shared_->options.buffer_bytes),
+                            [self](const asio::error_code& ec, size_t n) {
+                              if (ec) {
+                                self->UpEnded();
+                                return;
+                              }
+                              self->shared_->bytes_to_workers.fetch_add(static_cast<int64_t>(n),
+                                                                        std::memory_order_relaxed);
+                              asio::async_write(self->worker_, asio::buffer(self->up_buf_.get(), n),
+                                                [self](const asio::error_code& e, size_t) {
+                                                  if (e) {
+                                                    self->Finish();
+                                                  } else {
+                                                    self->ReadUp();
+                                                  }
+                                                });
+                            });
+  }
+
+  void ReadDown() {
+    auto self = shared_from_this();
+    worker_.async_read_some(asio::buffer(down_buf_.get(), shared_->options.buffer_bytes),
+                            [self](const asio::error_code& ec, size_t n) {
+                              if (ec) {
+                                self->DownEnded();
+                                return;
+                              }
+                              self->down_frames_.Consume(
+                                  reinterpret_cast<const unsigned char*>(self->down_buf_.get()), n);
+                              self->shared_->bytes_to_clients.fetch_add(static_cast<int64_t>(n),
+                                                                        std::memory_order_relaxed);
+                              asio::async_write(self->client_, asio::buffer(self->down_buf_.get(), n),
+                                                [self](const asio::error_code& e, size_t) {
+                                                  if (e) {
+                                                    self->Finish();
+                                                  } else {
+                                                    self->ReadDown();
+                                                  }
+                                                });
+                            });
+  }
+
+  // The client stopped sending (close handshake done, or it went away): tell the worker.
+  void UpEnded() {
+    if (finished_) return;
+    up_done_ = true;
+    asio::error_code ignored;
+    worker_.shutdown(tcp::socket::shutdown_send, ignored);
+    if (down_done_) {
+      Finish();
+    } else {
+      Linger();
+    }
+  }
+
+  // The worker stopped sending. If it died without a close frame, the client gets a 1011 close
+  // frame (when the stream is at a frame boundary), not a silent TCP close.
+  void DownEnded() {
+    if (finished_) return;
+    down_done_ = true;
+    auto self = shared_from_this();
+    auto after = [self] {
+      asio::error_code ignored;
+      self->client_.shutdown(tcp::socket::shutdown_send, ignored);
+      if (self->up_done_) {
+        self->Finish();
+      } else {
+        self->Linger();
+      }
+    };
+    if (!down_frames_.close_seen() && down_frames_.at_boundary()) {
+      shared_->Log(LogLevel::kWarn, "Browser server closed the connection without a close frame",
+                   {{"workerId", lease_.worker().id}});
+      out_ = internal::ServerCloseFrame(1011, "browser server closed the connection");
+      asio::async_write(client_, asio::buffer(out_), [after](const asio::error_code&, size_t) { after(); });
+    } else {
+      after();
+    }
+  }
+
+  // One direction has ended; the other gets a bounded time to finish its close handshake.
+  void Linger() {
+    auto self = shared_from_this();
+    linger_.expires_after(std::chrono::seconds(10));
+    linger_.async_wait([self](const asio::error_code& ec) {
+      if (!ec) self->Finish();
+    });
+  }
+
+  // Closes both sockets and releases the lease. Idempotent.
+  void Finish() {
+    if (finished_) return;
+    finished_ = true;
+    waiting_ = false;
+    asio::error_code ignored;
+    timer_.cancel();
+    linger_.cancel();
+    client_.close(ignored);
+    worker_.close(ignored);
+    if (established_) {
+      shared_->active.fetch_sub(1, std::memory_order_relaxed);
+      shared_->Log(LogLevel::kDebug, absl::StrCat("Proxy connection closed (", remote_, " <-> ",
+                                                  lease_.worker().endpoint, ")"));
+    }
+    lease_.Release();
+  }
+
+  template <typename F>
+  void ArmTimer(absl::Duration d, F on_expiry) {
+    timer_.expires_after(std::chrono::microseconds(absl::ToInt64Microseconds(d)));
+    timer_.async_wait([on_expiry](const asio::error_code& ec) {
+      if (!ec) on_expiry();
+    });
+  }
+
+  std::shared_ptr<Shared> shared_;
+  tcp::socket client_;
+  tcp::socket worker_;
+  asio::steady_timer timer_;
+  asio::steady_timer linger_;
+  std::string remote_;
+  std::string remote_ip_;
+  std::string in_;           // client bytes not yet consumed
+  std::string out_;          // the response or request being written
+  std::string worker_head_;  // the worker's handshake answer
+  std::vector<std::pair<std::string, std::string>> forward_headers_;
+  WsEndpoint endpoint_;
+  Lease lease_;
+  uint64_t ticket_ = 0;
+  bool waiting_ = false;
+  bool dial_timed_out_ = false;
+  bool established_ = false;
+  bool up_done_ = false;
+  bool down_done_ = false;
+  bool finished_ = false;
+  std::unique_ptr<char[]> up_buf_;
+  std::unique_ptr<char[]> down_buf_;
+  internal::FrameTracker down_frames_;
+};
+
+}  // namespace
+
+class Relay::Impl {
+ public:
+  Impl(const RelayOptions& options, Selector* selector)
+      : shared_(std::make_shared<Shared>()), acceptor_(io_), accept_retry_(io_) {
+    shared_->options = options;
+    shared_->selector = selector;
+  }
+
+  ~Impl() { Stop(absl::ZeroDuration()); }
+
+  absl::Status Start() {
+    absl::MutexLock lock(&mu_);
+    if (state_ != State::kCreated) return absl::FailedPreconditionError("Relay already started");
+    asio::error_code ec;
+    const asio::ip::address addr = asio::ip::make_address(shared_->options.listen_address, ec);
+    if (ec) return absl::InvalidArgumentError(absl::StrCat("bad listen address: ", ec.message()));
+    tcp::endpoint ep(addr, shared_->options.port);
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      asio::error_code ignored;
+      acceptor_.close(ignored);
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", shared_->options.listen_address,
+                                                 ":", shared_->options.port, ": ", ec.message()));
+    }
+    port_ = acceptor_.local_endpoint(ec).port();
+    work_.emplace(asio::make_work_guard(io_));
+    DoAccept();
+    for (int i = 0; i < shared_->options.io_threads; ++i) threads_.emplace_back([this] { io_.run(); });
+    state_ = State::kRunning;
+    return absl::OkStatus();
+  }
+
+  uint16_t port() const {
+    absl::MutexLock lock(&mu_);
+    return port_;
+  }
+
+  RelayStats stats() const {
+    RelayStats s;
+    s.active_sessions = shared_->active.load();
+    s.total_sessions = shared_->total.load();
+    s.rejected_requests = shared_->rejected.load();
+    s.bytes_to_workers = shared_->bytes_to_workers.load();
+    s.bytes_to_clients = shared_->bytes_to_clients.load();
+    return s;
+  }
+
+  void Stop(absl::Duration grace) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (state_ != State::kRunning) {
+        state_ = State::kStopped;
+        return;
+      }
+      state_ = State::kStopping;
+    }
+    shared_->stopping.store(true);
+    asio::post(io_, [this] {
+      asio::error_code ignored;
+      acceptor_.close(ignored);
+      accept_retry_.cancel();
+    });
+    ForEachSession([](const std::shared_ptr<Session>& s) { s->CancelWaiting(); });
+    const absl::Time deadline = absl::Now() + grace;
+    while (shared_->active.load() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+    ForEachSession([](const std::shared_ptr<Session>& s) { s->ForceClose(); });
+    work_.reset();
+    // Sessions end as their cancelled operations complete; bound the wait all the same.
+    const absl::Time hard = absl::Now() + absl::Seconds(5);
+    while (SessionCount() > 0 && absl::Now() < hard) absl::SleepFor(absl::Milliseconds(5));
+    io_.stop();
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+    absl::MutexLock lock(&mu_);
+    state_ = State::kStopped;
+  }
+
+ private:
+  enum class State { kCreated, kRunning, kStopping, kStopped };
+
+  void DoAccept() {
+    acceptor_.async_accept(asio::make_strand(io_), [this](const asio::error_code& ec, tcp::socket socket) {
+      if (!ec) {
+        auto session = std::make_shared<Session>(shared_, std::move(socket));
+        {
+          absl::MutexLock lock(&shared_->mu);
+          shared_->sessions.emplace(session.get(), session);
+        }
+        asio::post(session->executor(), [session] { session->Start(); });
+      }
+      if (!acceptor_.is_open() || shared_->stopping.load()) return;
+      if (ec && ec != asio::error::operation_aborted) {
+        // e.g. too many open files: back off instead of spinning.
+        accept_retry_.expires_after(std::chrono::milliseconds(50));
+        accept_retry_.async_wait([this](const asio::error_code& e) {
+          if (!e) DoAccept();
+        });
+        return;
+      }
+      DoAccept();
+    });
+  }
+
+  void ForEachSession(void (*fn)(const std::shared_ptr<Session>&)) {
+    std::vector<std::shared_ptr<Session>> live;
+    {
+      absl::MutexLock lock(&shared_->mu);
+      for (auto& [ptr, weak] : shared_->sessions) {
+        if (auto s = weak.lock()) live.push_back(std::move(s));
+      }
+    }
+    for (auto& s : live) {
+      asio::post(s->executor(), [s, fn] { fn(s); });
+    }
+  }
+
+  size_t SessionCount() {
+    absl::MutexLock lock(&shared_->mu);
+    return shared_->sessions.size();
+  }
+
+  std::shared_ptr<Shared> shared_;
+  asio::io_context io_;  // declared before everything that holds I/O objects
+  tcp::acceptor acceptor_;
+  asio::steady_timer accept_retry_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::vector<std::thread> threads_;
+  mutable absl::Mutex mu_;
+  State state_ ABSL_GUARDED_BY(mu_) = State::kCreated;
+  uint16_t port_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+absl::StatusOr<std::unique_ptr<Relay>> Relay::Create(const RelayOptions& options, Selector* selector) {
+  if (selector == nullptr) return absl::InvalidArgumentError("selector is null");
+  PWGRID_RETURN_IF_ERROR(options.Validate());
+  return std::unique_ptr<Relay>(new Relay(std::make_unique<Impl>(options, selector)));
+}
+
+Relay::Relay(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Relay::~Relay() = default;
+absl::Status Relay::Start() { return impl_->Start(); }
+uint16_t Relay::port() const { return impl_->port(); }
+RelayStats Relay::stats() const { return impl_->stats(); }
+void Relay::Stop(absl::Duration grace) { impl_->Stop(grace); }
+
+}  // namespace pwgrid

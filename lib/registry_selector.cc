@@ -1,0 +1,282 @@
+// RegistrySelector: a Selector over any WorkerRegistry.
+//
+// One thread owns all registry traffic of the selector: reservations, releases and recycle
+// requests run there, so no caller (a relay I/O thread) ever waits on the registry. Waiters sit
+// in a map ordered by ticket, i.e. first come, first served. The thread wakes when a waiter
+// arrives, a lease is released, the registry reports freed capacity, a deadline passes, or the
+// safety poll interval elapses.
+#include <deque>
+#include <map>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "lib/log_util.h"
+#include "lib/status_util.h"
+#include "pwgrid/selector.h"
+
+namespace pwgrid {
+
+Lease::Lease(Owner* owner, Reservation reservation)
+    : owner_(owner), reservation_(std::move(reservation)) {}
+
+Lease::Lease(Lease&& other) noexcept
+    : owner_(std::exchange(other.owner_, nullptr)),
+      reservation_(std::move(other.reservation_)),
+      committed_(other.committed_) {}
+
+Lease& Lease::operator=(Lease&& other) noexcept {
+  if (this != &other) {
+    Release();
+    owner_ = std::exchange(other.owner_, nullptr);
+    reservation_ = std::move(other.reservation_);
+    committed_ = other.committed_;
+  }
+  return *this;
+}
+
+Lease::~Lease() { Release(); }
+
+void Lease::Commit() {
+  if (owner_ == nullptr || committed_) return;
+  committed_ = true;
+  owner_->OnCommit(reservation_);
+}
+
+void Lease::Release() {
+  if (Owner* owner = std::exchange(owner_, nullptr)) owner->OnRelease(reservation_, committed_);
+}
+
+absl::Status SelectorOptions::Validate() const {
+  if (limits.max_concurrent < 1) {
+    return absl::InvalidArgumentError("max_concurrent must be at least 1");
+  }
+  if (limits.max_lifetime < 1) return absl::InvalidArgumentError("max_lifetime must be at least 1");
+  if (max_waiting < 0) return absl::InvalidArgumentError("max_waiting must not be negative");
+  if (poll_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("poll_interval must be positive");
+  }
+  if (clock == nullptr || logger == nullptr) {
+    return absl::InvalidArgumentError("SelectorOptions.clock and .logger must not be null");
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+class RegistrySelector : public Selector, public Lease::Owner {
+ public:
+  RegistrySelector(WorkerRegistry* registry, const SelectorOptions& options)
+      : registry_(registry), options_(options) {
+    watch_id_ = registry_->Watch([this](const RegistryEvent& event) {
+      if (event.kind == RegistryEvent::Kind::kCapacityChanged) Wake();
+    });
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  ~RegistrySelector() override {
+    registry_->Unwatch(watch_id_);
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    thread_.join();
+    std::map<uint64_t, Waiter> left;
+    {
+      absl::MutexLock lock(&mu_);
+      left.swap(waiters_);
+    }
+    for (auto& [ticket, w] : left) {
+      w.done(absl::FailedPreconditionError("selector is shutting down"));
+    }
+  }
+
+  uint64_t Acquire(SelectRequest request, Callback done) override {
+    absl::MutexLock lock(&mu_);
+    const uint64_t ticket = ++next_ticket_;
+    if (static_cast<int64_t>(waiters_.size()) >= options_.max_waiting) {
+      ready_.push_back({std::move(done), absl::ResourceExhaustedError(absl::StrCat(
+                                             "more than ", options_.max_waiting,
+                                             " clients are waiting for a worker"))});
+    } else {
+      waiters_.emplace(ticket, Waiter{std::move(request), std::move(done)});
+    }
+    wake_ = true;
+    return ticket;
+  }
+
+  void Cancel(uint64_t ticket) override {
+    absl::MutexLock lock(&mu_);
+    auto it = waiters_.find(ticket);
+    if (it == waiters_.end()) return;
+    ready_.push_back({std::move(it->second.done), absl::CancelledError("acquire cancelled")});
+    waiters_.erase(it);
+    wake_ = true;
+  }
+
+  int64_t waiting() const override {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int64_t>(waiters_.size());
+  }
+
+  // Lease::Owner. Both run on the caller's thread (a relay I/O thread): hand the registry work
+  // to the selector thread.
+  void OnCommit(const Reservation& reservation) override {
+    if (!options_.recycle_at_lifetime_limit ||
+        reservation.lifetime < options_.limits.max_lifetime) {
+      return;
+    }
+    Post([this, reservation] {
+      absl::StatusOr<bool> sent = registry_->RequestShutdown(reservation.worker.id);
+      if (!sent.ok()) {
+        internal::Log(options_.logger, LogLevel::kError,
+                      absl::StrCat("Failed to set shutdown command: ", sent.status().ToString()),
+                      {{"workerId", reservation.worker.id}});
+      } else if (*sent) {
+        internal::Log(options_.logger, LogLevel::kInfo,
+                      absl::StrCat("Worker has reached session limit (", reservation.lifetime, "/",
+                                   options_.limits.max_lifetime, "). Shutdown command sent."),
+                      {{"workerId", reservation.worker.id}});
+      }
+    });
+  }
+
+  void OnRelease(const Reservation& reservation, bool committed) override {
+    Post([this, reservation, committed] {
+      absl::Status s = registry_->Release(reservation, /*rollback_lifetime=*/!committed);
+      if (!s.ok()) {
+        internal::Log(options_.logger, LogLevel::kError,
+                      absl::StrCat("Failed to release session slot: ", s.ToString()),
+                      {{"workerId", reservation.worker.id}});
+      }
+    });
+  }
+
+ private:
+  struct Waiter {
+    SelectRequest request;
+    Callback done;
+  };
+  struct Ready {
+    Callback done;
+    absl::StatusOr<Lease> result;
+  };
+
+  void Wake() {
+    absl::MutexLock lock(&mu_);
+    wake_ = true;
+  }
+
+  void Post(absl::AnyInvocable<void()> task) {
+    absl::MutexLock lock(&mu_);
+    tasks_.push_back(std::move(task));
+    wake_ = true;
+  }
+
+  void Run() {
+    absl::MutexLock lock(&mu_);
+    while (true) {
+      const absl::Time now = options_.clock->Now();
+      absl::Time wake_at = now + options_.poll_interval;
+      for (const auto& [ticket, w] : waiters_) wake_at = std::min(wake_at, w.request.deadline);
+      auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return wake_ || stop_; };
+      mu_.AwaitWithTimeout(absl::Condition(&woken), wake_at - now);
+      wake_ = false;
+
+      std::deque<absl::AnyInvocable<void()>> tasks;
+      tasks.swap(tasks_);
+      std::vector<Ready> ready;
+      ready.swap(ready_);
+      mu_.Unlock();
+      for (auto& task : tasks) task();  // releases first: their slots serve the waiters below
+      Deliver(ready);
+      mu_.Lock();
+      if (stop_ && tasks_.empty()) return;
+      Pump();
+    }
+  }
+
+  void Deliver(std::vector<Ready>& ready) {
+    for (Ready& r : ready) r.done(std::move(r.result));
+    ready.clear();
+  }
+
+  // Serves waiters in ticket order. A browser type that had no free slot is skipped for the rest
+  // of this pass, so waiters of other types are not held up behind it.
+  void Pump() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    absl::flat_hash_set<BrowserType> exhausted;
+    std::vector<Ready> ready;
+    uint64_t after = 0;
+    while (true) {
+      auto it = waiters_.upper_bound(after);
+      if (it == waiters_.end()) break;
+      const uint64_t ticket = it->first;
+      after = ticket;
+      if (options_.clock->Now() >= it->second.request.deadline) {
+        ready.push_back({std::move(it->second.done),
+                         absl::DeadlineExceededError("no worker became available in time")});
+        waiters_.erase(it);
+        continue;
+      }
+      const BrowserType browser = it->second.request.browser;
+      if (exhausted.contains(browser)) continue;
+      mu_.Unlock();
+      absl::StatusOr<std::optional<Reservation>> r =
+          registry_->Reserve(ReserveRequest{browser, options_.limits});
+      mu_.Lock();
+      auto again = waiters_.find(ticket);
+      if (r.ok() && !r->has_value()) {
+        exhausted.insert(browser);
+        continue;
+      }
+      if (again == waiters_.end()) {  // cancelled meanwhile: give the slot straight back
+        if (r.ok()) {
+          mu_.Unlock();  // Release() notifies listeners, and ours takes mu_
+          (void)registry_->Release(**r, /*rollback_lifetime=*/true);
+          mu_.Lock();
+        }
+        continue;
+      }
+      if (r.ok()) {
+        ready.push_back({std::move(again->second.done), Lease(this, std::move(**r))});
+      } else {
+        ready.push_back({std::move(again->second.done), r.status()});
+      }
+      waiters_.erase(again);
+    }
+    if (!ready.empty()) {
+      mu_.Unlock();
+      Deliver(ready);
+      mu_.Lock();
+    }
+  }
+
+  WorkerRegistry* const registry_;
+  const SelectorOptions options_;
+  int64_t watch_id_ = 0;
+
+  mutable absl::Mutex mu_;
+  std::map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mu_);
+  std::vector<Ready> ready_ ABSL_GUARDED_BY(mu_);
+  std::deque<absl::AnyInvocable<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 0;
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Selector>> NewRegistrySelector(WorkerRegistry* registry,
+                                                              const SelectorOptions& options) {
+  if (registry == nullptr) return absl::InvalidArgumentError("registry is null");
+  PWGRID_RETURN_IF_ERROR(options.Validate());
+  return std::unique_ptr<Selector>(new RegistrySelector(registry, options));
+}
+
+}  // namespace pwgrid

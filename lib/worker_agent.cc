@@ -1,0 +1,282 @@
+#include "pwgrid/worker_agent.h"
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "lib/log_util.h"
+#include "lib/status_util.h"
+
+namespace pwgrid {
+
+absl::Status WorkerAgentOptions::Validate() const {
+  if (registry == nullptr) return absl::InvalidArgumentError("WorkerAgentOptions.registry is null");
+  if (!browser_factory) {
+    return absl::InvalidArgumentError("WorkerAgentOptions.browser_factory is empty");
+  }
+  if (heartbeat_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("heartbeat_interval must be positive");
+  }
+  if (key_ttl < 3 * heartbeat_interval) {
+    return absl::InvalidArgumentError("key_ttl must be at least three times heartbeat_interval");
+  }
+  if (drain_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("drain_timeout must not be negative");
+  }
+  if (restart_backoff <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("restart_backoff must be positive");
+  }
+  if (clock == nullptr || logger == nullptr) {
+    return absl::InvalidArgumentError("WorkerAgentOptions.clock and .logger must not be null");
+  }
+  return absl::OkStatus();
+}
+
+std::string RewriteEndpointHost(const std::string& endpoint, const std::string& host) {
+  if (host.empty()) return endpoint;
+  for (const char* loopback : {"ws://0.0.0.0", "ws://127.0.0.1", "ws://localhost", "ws://[::1]"}) {
+    const std::string prefix = loopback;
+    if (endpoint.compare(0, prefix.size(), prefix) == 0 &&
+        (endpoint.size() == prefix.size() || endpoint[prefix.size()] == ':' ||
+         endpoint[prefix.size()] == '/')) {
+      return absl::StrCat("ws://", host, endpoint.substr(prefix.size()));
+    }
+  }
+  return endpoint;
+}
+
+class WorkerAgent::Impl {
+ public:
+  explicit Impl(const WorkerAgentOptions& options) : options_(options) {}
+  ~Impl() { Stop(); }
+
+  absl::Status Start() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (started_) return absl::FailedPreconditionError("WorkerAgent already started");
+      started_ = true;
+    }
+    PWGRID_ASSIGN_OR_RETURN(std::unique_ptr<Worker> first, LaunchWorker());
+    {
+      absl::MutexLock lock(&mu_);
+      current_ = std::move(first);
+    }
+    watch_id_ = options_.registry->Watch([this](const RegistryEvent& event) {
+      if (event.kind != RegistryEvent::Kind::kShutdownRequested) return;
+      absl::MutexLock lock(&mu_);
+      wake_ = true;
+    });
+    thread_ = std::thread([this] { Run(); });
+    return absl::OkStatus();
+  }
+
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stop_) return;
+      stop_ = true;
+    }
+    if (thread_.joinable()) thread_.join();
+    if (watch_id_ != 0) options_.registry->Unwatch(watch_id_);
+    std::vector<std::unique_ptr<Worker>> all;
+    {
+      absl::MutexLock lock(&mu_);
+      if (current_) all.push_back(std::move(current_));
+      for (auto& w : draining_) all.push_back(std::move(w));
+      draining_.clear();
+    }
+    for (auto& w : all) Retire(*w, "agent_stop");
+  }
+
+  std::string current_worker_id() const {
+    absl::MutexLock lock(&mu_);
+    return current_ ? current_->info.id : std::string();
+  }
+  int64_t replacements() const {
+    absl::MutexLock lock(&mu_);
+    return replacements_;
+  }
+
+ private:
+  struct Worker {
+    WorkerInfo info;
+    std::unique_ptr<BrowserServer> browser;
+    absl::Time next_heartbeat;
+    absl::Time drain_deadline;
+  };
+
+  absl::StatusOr<std::unique_ptr<Worker>> LaunchWorker() {
+    PWGRID_ASSIGN_OR_RETURN(std::unique_ptr<BrowserServer> browser, options_.browser_factory());
+    auto w = std::make_unique<Worker>();
+    w->info.id = absl::StrCat(std::string(ToString(options_.browser)), ":", NewUuid());
+    w->info.browser = options_.browser;
+    w->info.endpoint = RewriteEndpointHost(browser->ws_endpoint(), options_.advertised_host);
+    w->info.status = WorkerStatus::kAvailable;
+    w->info.playwright_version = browser->playwright_version();
+    w->info.started_at_ms = absl::ToUnixMillis(options_.clock->Now());
+    w->browser = std::move(browser);
+    absl::Status s = options_.registry->Register(w->info, options_.key_ttl);
+    if (!s.ok()) {
+      (void)w->browser->Stop();
+      return s;
+    }
+    w->next_heartbeat = options_.clock->Now() + options_.heartbeat_interval;
+    internal::Log(options_.logger, LogLevel::kInfo, "Browser worker is ready to work",
+                  {{"workerId", w->info.id}, {"endpoint", w->info.endpoint}});
+    return w;
+  }
+
+  // Heartbeats `w` when due; re-registers it (keeping its status) when its key expired.
+  void HeartbeatIfDue(Worker& w, absl::Time now) {
+    if (now < w.next_heartbeat) return;
+    w.next_heartbeat = now + options_.heartbeat_interval;
+    absl::Status s = options_.registry->Heartbeat(w.info.id, options_.key_ttl);
+    if (absl::IsNotFound(s)) {
+      internal::Log(options_.logger, LogLevel::kWarn, "Worker key expired. Re-registering...",
+                    {{"workerId", w.info.id}});
+      s = options_.registry->Register(w.info, options_.key_ttl);
+    }
+    if (!s.ok()) {
+      internal::Log(options_.logger, LogLevel::kWarn, absl::StrCat("Heartbeat failed: ", s.ToString()),
+                    {{"workerId", w.info.id}});
+    }
+  }
+
+  // Status shutting-down, browser stopped, deregistered.
+  void Retire(Worker& w, const std::string& reason) {
+    (void)options_.registry->SetStatus(w.info.id, WorkerStatus::kShuttingDown);
+    (void)w.browser->Stop();
+    absl::Status s = options_.registry->Deregister(w.info.id);
+    internal::Log(options_.logger, LogLevel::kInfo, "Worker stopped",
+                  {{"workerId", w.info.id}, {"reason", reason}});
+    if (!s.ok()) {
+      internal::Log(options_.logger, LogLevel::kWarn, absl::StrCat("Deregister failed: ", s.ToString()),
+                    {{"workerId", w.info.id}});
+    }
+  }
+
+  int64_t ActiveSessions(const std::string& id) {
+    absl::StatusOr<std::vector<WorkerLoad>> snap = options_.registry->Snapshot();
+    if (!snap.ok()) return -1;
+    for (const WorkerLoad& l : *snap) {
+      if (l.info.id == id) return l.active;
+    }
+    return 0;
+  }
+
+  void Run() {
+    absl::Time next_launch_attempt = absl::InfinitePast();
+    while (true) {
+      {
+        absl::MutexLock lock(&mu_);
+        const absl::Duration wait =
+            draining_.empty() && current_ ? options_.heartbeat_interval : absl::Milliseconds(100);
+        auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return wake_ || stop_; };
+        mu_.AwaitWithTimeout(absl::Condition(&woken), std::min(wait, options_.heartbeat_interval));
+        wake_ = false;
+        if (stop_) return;
+      }
+      const absl::Time now = options_.clock->Now();
+      std::unique_ptr<Worker> retiring;  // the current worker, when it must be replaced
+      std::string reason;
+      if (current_) {
+        HeartbeatIfDue(*current_, now);
+        absl::StatusOr<bool> cmd = options_.registry->TakeShutdownCommand(current_->info.id);
+        if (cmd.ok() && *cmd) {
+          reason = "shutdown_command";
+        } else if (!current_->browser->Running()) {
+          reason = "browser_exited";
+        }
+        if (!reason.empty()) {
+          absl::MutexLock lock(&mu_);
+          retiring = std::move(current_);
+        }
+      }
+      if (retiring) {
+        internal::Log(options_.logger, LogLevel::kInfo,
+                      absl::StrCat("Recycling worker: ", reason), {{"workerId", retiring->info.id}});
+        if (reason == "browser_exited") {
+          Retire(*retiring, reason);
+        } else {
+          retiring->info.status = WorkerStatus::kDraining;
+          (void)options_.registry->SetStatus(retiring->info.id, WorkerStatus::kDraining);
+          retiring->drain_deadline = now + options_.drain_timeout;
+          absl::MutexLock lock(&mu_);
+          draining_.push_back(std::move(retiring));
+        }
+        absl::MutexLock lock(&mu_);
+        ++replacements_;
+      }
+      // Make before break: the replacement comes up while the old worker drains.
+      if (!current_ && options_.clock->Now() >= next_launch_attempt) {
+        absl::StatusOr<std::unique_ptr<Worker>> fresh = LaunchWorker();
+        if (fresh.ok()) {
+          absl::MutexLock lock(&mu_);
+          current_ = std::move(*fresh);
+        } else {
+          internal::Log(options_.logger, LogLevel::kError,
+                        absl::StrCat("Failed to start a browser worker: ", fresh.status().ToString()));
+          next_launch_attempt = options_.clock->Now() + options_.restart_backoff;
+        }
+      }
+      DrainStep();
+    }
+  }
+
+  void DrainStep() {
+    std::vector<std::unique_ptr<Worker>> done;
+    {
+      absl::MutexLock lock(&mu_);
+      if (draining_.empty()) return;
+    }
+    const absl::Time now = options_.clock->Now();
+    std::vector<std::unique_ptr<Worker>> keep;
+    std::vector<std::unique_ptr<Worker>> draining;
+    {
+      absl::MutexLock lock(&mu_);
+      draining.swap(draining_);
+    }
+    for (auto& w : draining) {
+      HeartbeatIfDue(*w, now);
+      const int64_t active = ActiveSessions(w->info.id);
+      if (active == 0 || now >= w->drain_deadline || !w->browser->Running()) {
+        Retire(*w, active == 0 ? "drain_complete" : "drain_timeout");
+      } else {
+        keep.push_back(std::move(w));
+      }
+    }
+    absl::MutexLock lock(&mu_);
+    for (auto& w : keep) draining_.push_back(std::move(w));
+  }
+
+  const WorkerAgentOptions options_;
+  int64_t watch_id_ = 0;
+  std::thread thread_;
+  mutable absl::Mutex mu_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t replacements_ ABSL_GUARDED_BY(mu_) = 0;
+  // Written under mu_ by the agent thread, which also reads it without the lock.
+  std::unique_ptr<Worker> current_;
+  std::vector<std::unique_ptr<Worker>> draining_ ABSL_GUARDED_BY(mu_);
+};
+
+absl::StatusOr<std::unique_ptr<WorkerAgent>> WorkerAgent::Create(const WorkerAgentOptions& options) {
+  PWGRID_RETURN_IF_ERROR(options.Validate());
+  return std::unique_ptr<WorkerAgent>(new WorkerAgent(std::make_unique<Impl>(options)));
+}
+
+WorkerAgent::WorkerAgent(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+WorkerAgent::~WorkerAgent() = default;
+absl::Status WorkerAgent::Start() { return impl_->Start(); }
+void WorkerAgent::Stop() { impl_->Stop(); }
+std::string WorkerAgent::current_worker_id() const { return impl_->current_worker_id(); }
+int64_t WorkerAgent::replacements() const { return impl_->replacements(); }
+
+}  // namespace pwgrid

@@ -1,0 +1,99 @@
+// pwgrid browser launcher: runs one Playwright browser server and reports its endpoint.
+//
+// Started by pwgrid::BrowserServer (lib/browser_server.cc) as `node browser_launcher.mjs`.
+// Configuration comes from the environment:
+//   PWGRID_BROWSER          chromium (default) | firefox | webkit
+//   PWGRID_EXECUTABLE       browser executable (default /usr/bin/chromium for chromium)
+//   PWGRID_HOST             bind host of the browser server (default 127.0.0.1)
+//   PWGRID_PORT             port (default 0: any free port)
+//   PWGRID_WS_PATH          WebSocket path (default /playwright/<random uuid>)
+//   PWGRID_HEADLESS         "true" (default) | "false"
+// Protocol with the parent:
+//   stdout: exactly one JSON line once the server listens:
+//           {"wsEndpoint":"ws://…","browserPid":N,"playwrightVersion":"1.65.1"}
+//           or {"error":"…"} and exit code 1.
+//   stdin:  when it closes (the parent exited or crashed), the browser is closed and the launcher
+//           exits, so a killed parent never leaves an orphaned browser behind.
+//   SIGTERM/SIGINT: close the browser, exit 0.
+import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const playwright = require('playwright-core');
+const { version: playwrightVersion } = require('playwright-core/package.json');
+
+const browserName = process.env.PWGRID_BROWSER || 'chromium';
+const browserType = playwright[browserName];
+if (!['chromium', 'firefox', 'webkit'].includes(browserName) || !browserType) {
+  process.stdout.write(JSON.stringify({ error: `unsupported browser: ${browserName}` }) + '\n');
+  process.exit(1);
+}
+
+// Flags that Chromium needs as root on a machine without outside network: no sandbox (root),
+// no GPU, and no background traffic that the closed network would refuse.
+const chromiumArgs = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-dev-shm-usage',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-quic',
+  '--no-first-run',
+];
+
+const options = {
+  host: process.env.PWGRID_HOST || '127.0.0.1',
+  port: Number(process.env.PWGRID_PORT || 0),
+  wsPath: process.env.PWGRID_WS_PATH || `/playwright/${randomUUID()}`,
+  headless: (process.env.PWGRID_HEADLESS || 'true') !== 'false',
+  // The parent decides when the browser stops; see the stdin and signal handling below.
+  handleSIGINT: false,
+  handleSIGTERM: false,
+  handleSIGHUP: false,
+};
+if (browserName === 'chromium') {
+  options.executablePath = process.env.PWGRID_EXECUTABLE || '/usr/bin/chromium';
+  options.chromiumSandbox = false;
+  options.args = chromiumArgs;
+} else if (process.env.PWGRID_EXECUTABLE) {
+  options.executablePath = process.env.PWGRID_EXECUTABLE;
+}
+
+let server = null;
+let closing = false;
+async function shutdown(code) {
+  if (closing) return;
+  closing = true;
+  try {
+    if (server) await server.close();
+  } catch {
+    // The browser may already be gone; exiting is all that is left to do.
+  }
+  process.exit(code);
+}
+
+process.on('SIGTERM', () => shutdown(0));
+process.on('SIGINT', () => shutdown(0));
+process.stdin.on('end', () => shutdown(0));
+process.stdin.on('error', () => shutdown(0));
+process.stdin.resume();
+
+try {
+  server = await browserType.launchServer(options);
+  server.on('close', () => {
+    // The browser died on its own (crash, OOM kill): the parent sees the exit code.
+    if (!closing) process.exit(3);
+  });
+  const proc = server.process();
+  process.stdout.write(
+    JSON.stringify({
+      wsEndpoint: server.wsEndpoint(),
+      browserPid: proc ? proc.pid : 0,
+      playwrightVersion,
+    }) + '\n',
+  );
+} catch (err) {
+  process.stdout.write(JSON.stringify({ error: String(err && err.message ? err.message : err) }) + '\n');
+  process.exit(1);
+}
