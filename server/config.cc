@@ -1,0 +1,198 @@
+#include "server/config.h"
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+
+namespace pwgrid::server {
+namespace {
+
+// One setting: its variable, help, default (as text) and how it is applied.
+struct Setting {
+  const char* env;
+  const char* help;
+  const char* default_text;
+  std::function<absl::Status(const std::string& value, ServerConfig& c)> apply;
+};
+
+std::string FlagName(const char* env) {
+  return absl::StrCat("--", absl::AsciiStrToLower(absl::StrReplaceAll(env, {{"_", "-"}})));
+}
+
+absl::StatusOr<int> ParseInt(const char* name, const std::string& value) {
+  int out = 0;
+  if (!absl::SimpleAtoi(value, &out)) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ": '", value, "' is not an integer"));
+  }
+  return out;
+}
+
+// An integer setting with an allowed range and upstream-style messages.
+Setting IntSetting(const char* env, const char* help, const char* def, int min, int max,
+                   int ServerConfig::*field) {
+  return Setting{env, help, def, [env, min, max, field](const std::string& v, ServerConfig& c) {
+                   absl::StatusOr<int> n = ParseInt(env, v);
+                   if (!n.ok()) return n.status();
+                   if (min == 1 && *n < 1) {
+                     return absl::InvalidArgumentError(absl::StrCat(env, " must be greater than zero"));
+                   }
+                   if (*n < min || *n > max) {
+                     return absl::InvalidArgumentError(
+                         absl::StrCat(env, " must be between ", min, " and ", max));
+                   }
+                   c.*field = *n;
+                   return absl::OkStatus();
+                 }};
+}
+
+Setting StringSetting(const char* env, const char* help, const char* def,
+                      std::string ServerConfig::*field) {
+  return Setting{env, help, def, [field](const std::string& v, ServerConfig& c) {
+                   c.*field = v;
+                   return absl::OkStatus();
+                 }};
+}
+
+const std::vector<Setting>& Settings() {
+  static const auto* settings = new std::vector<Setting>{
+      StringSetting("REDIS_HOST", "Redis host; unset: embedded mode with local workers, no Redis", "",
+                    &ServerConfig::redis_host),
+      IntSetting("REDIS_PORT", "Redis port", "", 1, 65535, &ServerConfig::redis_port),
+      IntSetting("MAX_CONCURRENT_SESSIONS", "sessions open at once per worker", "5", 1, 1 << 20,
+                 &ServerConfig::max_concurrent_sessions),
+      IntSetting("MAX_LIFETIME_SESSIONS", "sessions per worker before it is recycled", "50", 1,
+                 1 << 30, &ServerConfig::max_lifetime_sessions),
+      Setting{"WORKER_SELECT_TIMEOUT", "seconds a client waits for a free worker (1..12)", "5",
+              [](const std::string& v, ServerConfig& c) {
+                absl::StatusOr<int> n = ParseInt("WORKER_SELECT_TIMEOUT", v);
+                if (!n.ok()) return n.status();
+                if (*n <= 0) {
+                  return absl::InvalidArgumentError("WORKER_SELECT_TIMEOUT must be greater than zero");
+                }
+                if (*n > 12) return absl::InvalidArgumentError("WORKER_SELECT_TIMEOUT must not exceed 12s");
+                c.worker_select_timeout_s = *n;
+                return absl::OkStatus();
+              }},
+      Setting{"DEFAULT_BROWSER_TYPE", "browser when ?browser= is absent: chromium, firefox, webkit",
+              "chromium",
+              [](const std::string& v, ServerConfig& c) {
+                absl::StatusOr<BrowserType> b = ParseBrowserType(v);
+                if (!b.ok()) {
+                  return absl::InvalidArgumentError(
+                      "DEFAULT_BROWSER_TYPE must be one of: chromium, firefox, webkit");
+                }
+                c.default_browser = *b;
+                return absl::OkStatus();
+              }},
+      Setting{"LOG_LEVEL", "trace, debug, info, warn, error", "info",
+              [](const std::string& v, ServerConfig& c) {
+                static const std::map<std::string, LogLevel> kLevels = {
+                    {"trace", LogLevel::kTrace}, {"debug", LogLevel::kDebug},
+                    {"info", LogLevel::kInfo},   {"warn", LogLevel::kWarn},
+                    {"warning", LogLevel::kWarn}, {"error", LogLevel::kError},
+                    {"fatal", LogLevel::kError}, {"panic", LogLevel::kError}};
+                auto it = kLevels.find(absl::AsciiStrToLower(v));
+                if (it == kLevels.end()) {
+                  return absl::InvalidArgumentError(
+                      "LOG_LEVEL must be one of: trace, debug, info, warn, error");
+                }
+                c.log_level = it->second;
+                return absl::OkStatus();
+              }},
+      Setting{"LOG_FORMAT", "text or json", "text",
+              [](const std::string& v, ServerConfig& c) {
+                if (v != "json" && v != "text") {
+                  return absl::InvalidArgumentError("LOG_FORMAT must be one of: text, json");
+                }
+                c.log_json = v == "json";
+                return absl::OkStatus();
+              }},
+      StringSetting("SERVER_HOST", "listen address", "0.0.0.0", &ServerConfig::host),
+      IntSetting("SERVER_PORT", "listen port (0: any free port)", "8080", 0, 65535, &ServerConfig::port),
+      IntSetting("LOCAL_WORKERS", "local Chromium workers in embedded mode (1..64)", "2", 1, 64,
+                 &ServerConfig::local_workers),
+      IntSetting("SPARE_BROWSERS", "browsers kept launched for instant recycling (0..8)", "1", 0, 8,
+                 &ServerConfig::spare_browsers),
+      StringSetting("CHROMIUM_PATH", "Chromium executable for local workers", "/usr/bin/chromium",
+                    &ServerConfig::chromium_path),
+      StringSetting("PWGRID_NODE", "node executable that runs the browser launcher", "node",
+                    &ServerConfig::node_path),
+      StringSetting("PWGRID_LAUNCHER", "browser launcher script", "(this build's)",
+                    &ServerConfig::launcher_path),
+      IntSetting("DRAIN_TIMEOUT", "seconds a recycled worker may take to finish its sessions", "300",
+                 0, 86400, &ServerConfig::drain_timeout_s),
+      IntSetting("SHUTDOWN_GRACE_PERIOD", "seconds open sessions get to finish on SIGTERM", "30", 0,
+                 86400, &ServerConfig::shutdown_grace_s),
+      IntSetting("IO_THREADS", "relay I/O threads (1..256)", "2", 1, 256, &ServerConfig::io_threads),
+      IntSetting("MAX_WAITING_CLIENTS", "clients waiting for a worker before 429", "1000", 0,
+                 1 << 24, &ServerConfig::max_waiting_clients),
+      StringSetting("BROWSER_LOG", "file that receives node's and Chromium's stderr", "(discarded)",
+                    &ServerConfig::browser_log),
+  };
+  return *settings;
+}
+
+}  // namespace
+
+std::string HelpText() {
+  std::string out =
+      "pwgrid-server: a Playwright grid endpoint (ws://host:port/?browser=chromium)\n\n"
+      "Every setting is an environment variable; the flag of the same name overrides it.\n\n";
+  for (const Setting& s : Settings()) {
+    absl::StrAppend(&out, "  ", FlagName(s.env), "=VALUE  (", s.env, ")\n      ", s.help);
+    if (*s.default_text != '\0') absl::StrAppend(&out, "; default ", s.default_text);
+    out += "\n";
+  }
+  out += "  --help\n      this text\n";
+  return out;
+}
+
+absl::StatusOr<ServerConfig> LoadConfig(const std::function<const char*(const char*)>& env,
+                                        const std::vector<std::string>& args) {
+  std::map<std::string, std::string> values;  // env name -> value
+  for (const Setting& s : Settings()) {
+    if (const char* v = env(s.env); v != nullptr) values[s.env] = v;
+  }
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--help" || a == "-h") return absl::NotFoundError("help");
+    std::string name = a;
+    std::optional<std::string> value;
+    if (size_t eq = a.find('='); eq != std::string::npos) {
+      name = a.substr(0, eq);
+      value = a.substr(eq + 1);
+    }
+    const Setting* match = nullptr;
+    for (const Setting& s : Settings()) {
+      if (FlagName(s.env) == name) match = &s;
+    }
+    if (match == nullptr) return absl::InvalidArgumentError(absl::StrCat("unknown flag ", name, " (see --help)"));
+    if (!value) {
+      if (i + 1 >= args.size()) return absl::InvalidArgumentError(absl::StrCat(name, " needs a value"));
+      value = args[++i];
+    }
+    values[match->env] = *value;
+  }
+  ServerConfig config;
+  for (const Setting& s : Settings()) {
+    auto it = values.find(s.env);
+    if (it == values.end()) continue;
+    if (it->second.empty() && std::string(s.env) != "REDIS_HOST") continue;  // empty = unset
+    absl::Status st = s.apply(it->second, config);
+    if (!st.ok()) return st;
+  }
+  if (!config.redis_host.empty() && config.redis_port == 0) {
+    return absl::InvalidArgumentError("REDIS_PORT is required");
+  }
+  if (config.redis_host.empty() && config.redis_port != 0) {
+    return absl::InvalidArgumentError("REDIS_HOST is required");
+  }
+  return config;
+}
+
+}  // namespace pwgrid::server

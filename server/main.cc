@@ -1,0 +1,123 @@
+// pwgrid-server: a Playwright grid endpoint built on libpwgrid.
+//
+// Embedded mode (no REDIS_HOST): an in-memory registry and a local pool of Chromium workers,
+// recycled after MAX_LIFETIME_SESSIONS. SIGTERM/SIGINT: stop accepting, let open sessions finish
+// for SHUTDOWN_GRACE_PERIOD, stop the browsers, exit 0.
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "pwgrid/local_pool.h"
+#include "pwgrid/relay.h"
+#include "pwgrid/selector.h"
+#include "pwgrid/worker_registry.h"
+#include "server/config.h"
+#include "server/log_sink.h"
+
+namespace {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "pwgrid-server: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace pwgrid;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  absl::StatusOr<server::ServerConfig> loaded =
+      server::LoadConfig([](const char* name) { return std::getenv(name); }, args);
+  if (!loaded.ok()) {
+    if (absl::IsNotFound(loaded.status())) {
+      std::fputs(server::HelpText().c_str(), stdout);
+      return 0;
+    }
+    return Fail(absl::StrCat("error loading config: ", loaded.status().message()));
+  }
+  const server::ServerConfig& config = *loaded;
+  if (!config.redis_host.empty()) {
+    return Fail("error loading config: Redis mode (REDIS_HOST) is not available in this build yet; "
+                "unset REDIS_HOST and REDIS_PORT for embedded mode");
+  }
+
+  // Signals are taken by sigwait() below; block them before any thread starts so that every
+  // thread inherits the mask. Broken pipes are reported as errors, not signals.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  server::StdoutLogger logger(config.log_level, config.log_json);
+  RegistryOptions registry_options;
+  registry_options.logger = &logger;
+  absl::StatusOr<std::unique_ptr<WorkerRegistry>> registry = NewInMemoryWorkerRegistry(registry_options);
+  if (!registry.ok()) return Fail(registry.status().ToString());
+
+  SelectorOptions selector_options;
+  selector_options.limits = {config.max_concurrent_sessions, config.max_lifetime_sessions};
+  selector_options.max_waiting = config.max_waiting_clients;
+  selector_options.logger = &logger;
+  absl::StatusOr<std::unique_ptr<Selector>> selector =
+      NewRegistrySelector(registry->get(), selector_options);
+  if (!selector.ok()) return Fail(selector.status().ToString());
+
+  LocalPoolOptions pool_options;
+  pool_options.workers = config.local_workers;
+  pool_options.spare_browsers = config.spare_browsers;
+  pool_options.browser.executable_path = config.chromium_path;
+  pool_options.browser.node_path = config.node_path;
+  pool_options.browser.launcher_path = config.launcher_path;
+  pool_options.browser.log_path = config.browser_log;
+  pool_options.agent.heartbeat_interval = absl::Seconds(1);
+  pool_options.agent.key_ttl = absl::Seconds(5);
+  pool_options.agent.drain_timeout = absl::Seconds(config.drain_timeout_s);
+  pool_options.agent.logger = &logger;
+  absl::StatusOr<std::unique_ptr<LocalWorkerPool>> pool =
+      LocalWorkerPool::Create(registry->get(), pool_options);
+  if (!pool.ok()) return Fail(pool.status().ToString());
+  logger.Log({LogLevel::kInfo,
+              absl::StrCat("Starting ", config.local_workers, " local Chromium worker(s)"), {}});
+  if (absl::Status s = (*pool)->Start(); !s.ok()) {
+    return Fail(absl::StrCat("cannot start local workers: ", s.ToString()));
+  }
+
+  RelayOptions relay_options;
+  relay_options.listen_address = config.host;
+  relay_options.port = static_cast<uint16_t>(config.port);
+  relay_options.io_threads = config.io_threads;
+  relay_options.default_browser = config.default_browser;
+  relay_options.select_timeout = absl::Seconds(config.worker_select_timeout_s);
+  relay_options.logger = &logger;
+  absl::StatusOr<std::unique_ptr<Relay>> relay = Relay::Create(relay_options, selector->get());
+  if (!relay.ok()) {
+    (*pool)->Stop();
+    return Fail(absl::StrCat("error loading config: ", relay.status().message()));
+  }
+  if (absl::Status s = (*relay)->Start(); !s.ok()) {
+    (*pool)->Stop();
+    return Fail(s.ToString());
+  }
+  logger.Log({LogLevel::kInfo,
+              absl::StrCat("Starting proxy server at ", config.host, ":", (*relay)->port()), {}});
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  logger.Log({LogLevel::kInfo,
+              absl::StrCat("Received ", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                           ", draining (grace ", config.shutdown_grace_s, "s)"),
+              {}});
+  (*relay)->Stop(absl::Seconds(config.shutdown_grace_s));
+  (*pool)->Stop();
+  relay->reset();
+  selector->reset();
+  logger.Log({LogLevel::kInfo, "Stopped", {}});
+  return 0;
+}
