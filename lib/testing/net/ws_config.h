@@ -3,7 +3,7 @@
 #define PWGRID_LIB_TESTING_NET_WS_CONFIG_H_
 
 #include <websocketpp/client.hpp>
-#include <websocketpp/config/asio_client.hpp>
+#include <websocketpp/config/asio_no_tls_client.hpp>
 #include <websocketpp/config/asio_no_tls.hpp>
 #include <websocketpp/server.hpp>
 

@@ -1,0 +1,194 @@
+// RegistrySelector over the in-memory registry: leases, FIFO wake-ups, deadlines, the queue bound.
+#include <doctest/doctest.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "pwgrid/selector.h"
+#include "pwgrid/testing/status_macros.h"
+#include "pwgrid/worker_registry.h"
+
+namespace pwgrid {
+namespace {
+
+// Collects Acquire results; Wait() blocks until `n` arrived (bounded).
+class Results {
+ public:
+  Selector::Callback Callback(std::string name) {
+    return [this, name](absl::StatusOr<Lease> r) {
+      absl::MutexLock lock(&mu_);
+      order_.push_back(name);
+      results_.emplace(name, std::move(r));
+    };
+  }
+  bool Wait(size_t n, absl::Duration timeout = absl::Seconds(5)) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return order_.size() >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+  }
+  absl::StatusOr<Lease> Take(const std::string& name) {
+    absl::MutexLock lock(&mu_);
+    auto it = results_.find(name);
+    if (it == results_.end()) return absl::NotFoundError(name);
+    absl::StatusOr<Lease> r = std::move(it->second);
+    results_.erase(it);
+    return r;
+  }
+  std::vector<std::string> order() {
+    absl::MutexLock lock(&mu_);
+    return order_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> order_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::StatusOr<Lease>> results_ ABSL_GUARDED_BY(mu_);
+};
+
+struct Fixture {
+  std::unique_ptr<WorkerRegistry> registry = NewInMemoryWorkerRegistry({}).value();
+  std::unique_ptr<Selector> selector;
+  explicit Fixture(int64_t c = 1, int64_t l = 100, int64_t max_waiting = 100) {
+    SelectorOptions o;
+    o.limits = {c, l};
+    o.max_waiting = max_waiting;
+    o.poll_interval = absl::Seconds(30);  // wake-ups must come from events, not from polling
+    selector = NewRegistrySelector(registry.get(), o).value();
+  }
+  void AddWorker(const std::string& id) {
+    WorkerInfo w;
+    w.id = id;
+    w.endpoint = "ws://127.0.0.1:9/p";
+    PWGRID_REQUIRE_OK(registry->Register(w, absl::Seconds(60)));
+  }
+  int64_t Active(const std::string& id) {
+    const std::vector<WorkerLoad> snapshot = registry->Snapshot().value();
+    for (const WorkerLoad& l : snapshot) {
+      if (l.info.id == id) return l.active;
+    }
+    return -1;
+  }
+  SelectRequest Req(absl::Duration timeout = absl::Seconds(5)) {
+    return SelectRequest{BrowserType::kChromium, absl::Now() + timeout, ""};
+  }
+};
+
+bool Eventually(const std::function<bool()>& f) {
+  for (int i = 0; i < 500; ++i) {
+    if (f()) return true;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return false;
+}
+
+TEST_CASE("a lease holds a slot until released, exactly once") {
+  Fixture f;
+  f.AddWorker("chromium:1");
+  Results r;
+  f.selector->Acquire(f.Req(), r.Callback("a"));
+  REQUIRE(r.Wait(1));
+  absl::StatusOr<Lease> lease = r.Take("a");
+  PWGRID_REQUIRE_OK(lease.status());
+  CHECK(lease->worker().id == "chromium:1");
+  CHECK(f.Active("chromium:1") == 1);
+  Lease moved = std::move(*lease);
+  moved.Release();
+  moved.Release();
+  CHECK(Eventually([&] { return f.Active("chromium:1") == 0; }));
+}
+
+TEST_CASE("a waiting client gets the slot another releases, first come first served") {
+  Fixture f;
+  f.AddWorker("chromium:1");
+  Results r;
+  f.selector->Acquire(f.Req(), r.Callback("first"));
+  REQUIRE(r.Wait(1));
+  absl::StatusOr<Lease> held = r.Take("first");
+  PWGRID_REQUIRE_OK(held.status());
+  f.selector->Acquire(f.Req(), r.Callback("second"));
+  f.selector->Acquire(f.Req(), r.Callback("third"));
+  CHECK(Eventually([&] { return f.selector->waiting() == 2; }));
+  CHECK(!r.Wait(2, absl::Milliseconds(100)));
+  const absl::Time released = absl::Now();
+  held->Release();
+  REQUIRE(r.Wait(2));
+  // Woken by the release itself, not by the 30 s safety poll.
+  CHECK(absl::Now() - released < absl::Seconds(5));
+  CHECK(r.order()[1] == "second");
+  absl::StatusOr<Lease> second = r.Take("second");
+  PWGRID_REQUIRE_OK(second.status());
+  second->Release();
+  REQUIRE(r.Wait(3));
+  CHECK(r.order()[2] == "third");
+}
+
+TEST_CASE("a newly registered worker wakes waiting clients") {
+  Fixture f;
+  Results r;
+  f.selector->Acquire(f.Req(), r.Callback("a"));
+  CHECK(!r.Wait(1, absl::Milliseconds(50)));
+  f.AddWorker("chromium:late");
+  REQUIRE(r.Wait(1));
+  CHECK(r.Take("a").ok());
+}
+
+TEST_CASE("deadline passes: DeadlineExceeded") {
+  Fixture f;
+  Results r;
+  f.selector->Acquire(f.Req(absl::Milliseconds(100)), r.Callback("a"));
+  REQUIRE(r.Wait(1));
+  CHECK(absl::IsDeadlineExceeded(r.Take("a").status()));
+  CHECK(f.selector->waiting() == 0);
+}
+
+TEST_CASE("queue bound: ResourceExhausted; cancel: Cancelled") {
+  Fixture f(1, 100, /*max_waiting=*/1);
+  Results r;
+  uint64_t t = f.selector->Acquire(f.Req(), r.Callback("waits"));
+  f.selector->Acquire(f.Req(), r.Callback("refused"));
+  REQUIRE(r.Wait(1));
+  CHECK(absl::IsResourceExhausted(r.Take("refused").status()));
+  f.selector->Cancel(t);
+  REQUIRE(r.Wait(2));
+  CHECK(absl::IsCancelled(r.Take("waits").status()));
+}
+
+TEST_CASE("a committed lease that reaches L requests the worker's recycle") {
+  Fixture f(5, /*l=*/2);
+  f.AddWorker("chromium:1");
+  Results r;
+  for (const char* name : {"a", "b"}) {
+    f.selector->Acquire(f.Req(), r.Callback(name));
+  }
+  REQUIRE(r.Wait(2));
+  absl::StatusOr<Lease> a = r.Take("a");
+  absl::StatusOr<Lease> b = r.Take("b");
+  PWGRID_REQUIRE_OK(a.status());
+  PWGRID_REQUIRE_OK(b.status());
+  a->Commit();
+  absl::SleepFor(absl::Milliseconds(50));
+  CHECK(f.registry->TakeShutdownCommand("chromium:1").value() == false);  // lifetime 1 < 2
+  (b->reservation().lifetime == 2 ? *b : *a).Commit();
+  CHECK(Eventually([&] { return f.registry->TakeShutdownCommand("chromium:1").value(); }));
+}
+
+TEST_CASE("an uncommitted lease rolls lifetime back") {
+  Fixture f(5, 10);
+  f.AddWorker("chromium:1");
+  Results r;
+  f.selector->Acquire(f.Req(), r.Callback("a"));
+  REQUIRE(r.Wait(1));
+  { absl::StatusOr<Lease> a = r.Take("a"); }  // destroyed without Commit: the dial failed
+  CHECK(Eventually([&] {
+    auto s = f.registry->Snapshot().value();
+    return s[0].active == 0 && s[0].lifetime == 0;
+  }));
+}
+
+}  // namespace
+}  // namespace pwgrid

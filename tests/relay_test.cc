@@ -1,0 +1,225 @@
+// Relay end to end on loopback: a WsTestClient -> Relay -> FakeWorker (websocketpp echo server).
+#include "pwgrid/relay.h"
+
+#include <doctest/doctest.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "pwgrid/selector.h"
+#include "pwgrid/testing/fake_worker.h"
+#include "pwgrid/testing/status_macros.h"
+#include "pwgrid/testing/ws_test_client.h"
+#include "pwgrid/worker_registry.h"
+
+namespace pwgrid {
+namespace {
+
+using testing::FakeWorker;
+using testing::WsTestClient;
+
+bool Eventually(const std::function<bool()>& f, absl::Duration limit = absl::Seconds(5)) {
+  const absl::Time end = absl::Now() + limit;
+  while (absl::Now() < end) {
+    if (f()) return true;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return f();
+}
+
+struct Grid {
+  std::unique_ptr<WorkerRegistry> registry = NewInMemoryWorkerRegistry({}).value();
+  std::unique_ptr<Selector> selector;
+  std::unique_ptr<Relay> relay;
+
+  explicit Grid(int64_t c = 5, absl::Duration select_timeout = absl::Seconds(2)) {
+    SelectorOptions so;
+    so.limits = {c, 1000};
+    selector = NewRegistrySelector(registry.get(), so).value();
+    RelayOptions ro = RelayOptions::ForTesting();
+    ro.select_timeout = select_timeout;
+    relay = Relay::Create(ro, selector.get()).value();
+    REQUIRE(relay->Start().ok());
+  }
+  ~Grid() { relay->Stop(absl::ZeroDuration()); }
+
+  void Add(const std::string& id, const std::string& endpoint) {
+    WorkerInfo w;
+    w.id = id;
+    w.endpoint = endpoint;
+    PWGRID_REQUIRE_OK(registry->Register(w, absl::Seconds(60)));
+  }
+  std::string Url(const std::string& query = "") const {
+    return "ws://127.0.0.1:" + std::to_string(relay->port()) + "/" + query;
+  }
+  int64_t Active() {
+    int64_t sum = 0;
+    const std::vector<WorkerLoad> snapshot = registry->Snapshot().value();
+    for (const WorkerLoad& l : snapshot) sum += l.active;
+    return sum;
+  }
+  int64_t Lifetime() {
+    int64_t sum = 0;
+    const std::vector<WorkerLoad> snapshot = registry->Snapshot().value();
+    for (const WorkerLoad& l : snapshot) sum += l.lifetime;
+    return sum;
+  }
+};
+
+TEST_CASE("text and binary messages both ways, including 4 MiB") {
+  auto worker = FakeWorker::Start().value();
+  Grid g;
+  g.Add("chromium:w1", worker->ws_endpoint());
+  auto client = WsTestClient::Connect(g.Url("?browser=chromium"), {{"User-Agent", "Playwright/1.65.1 (x64)"}}).value();
+  CHECK(worker->last_request_header("User-Agent") == "Playwright/1.65.1 (x64)");
+  PWGRID_REQUIRE_OK(client->SendText("hello"));
+  auto m = client->Receive();
+  PWGRID_REQUIRE_OK(m.status());
+  CHECK(!m->binary);
+  CHECK(m->data == "hello");
+  std::string big(4 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + i / 4096);
+  PWGRID_REQUIRE_OK(client->SendBinary(big));
+  m = client->Receive();
+  PWGRID_REQUIRE_OK(m.status());
+  CHECK(m->binary);
+  CHECK(m->data == big);
+  CHECK(g.relay->stats().active_sessions == 1);
+  CHECK(g.Active() == 1);
+  PWGRID_REQUIRE_OK(client->Close(1000));
+  CHECK(client->WaitClosed().value() == 1000);
+  CHECK(Eventually([&] { return g.Active() == 0 && g.relay->stats().active_sessions == 0; }));
+  CHECK(g.Lifetime() == 1);  // committed: a finished session keeps counting towards lifetime
+}
+
+TEST_CASE("close codes pass through in both directions") {
+  auto worker = FakeWorker::Start().value();
+  Grid g;
+  g.Add("chromium:w1", worker->ws_endpoint());
+  SUBCASE("client to worker") {
+    auto client = WsTestClient::Connect(g.Url()).value();
+    PWGRID_REQUIRE_OK(client->Close(4001, "bye"));
+    CHECK(client->WaitClosed().value() == 4001);  // the worker echoes the code back
+    CHECK(Eventually([&] { return worker->received_close_codes() == std::vector<int>{4001}; }));
+  }
+  SUBCASE("worker to client") {
+    auto client = WsTestClient::Connect(g.Url()).value();
+    PWGRID_REQUIRE_OK(client->SendText("close:4002"));
+    CHECK(client->WaitClosed().value() == 4002);
+  }
+  CHECK(Eventually([&] { return g.Active() == 0; }));
+}
+
+TEST_CASE("a worker killed mid-session: the client gets a close, the lease is released") {
+  auto worker = FakeWorker::Start().value();
+  Grid g;
+  g.Add("chromium:w1", worker->ws_endpoint());
+  auto client = WsTestClient::Connect(g.Url()).value();
+  PWGRID_REQUIRE_OK(client->SendText("ping"));
+  PWGRID_REQUIRE_OK(client->Receive().status());
+  CHECK(g.Active() == 1);
+  worker->Kill();
+  CHECK(client->WaitClosed().value() == 1011);
+  CHECK(Eventually([&] { return g.Active() == 0 && g.relay->stats().active_sessions == 0; }));
+}
+
+TEST_CASE("an unreachable worker: 500 Browser server error, lease released and rolled back") {
+  auto gone = FakeWorker::Start().value();
+  const std::string endpoint = gone->ws_endpoint();
+  PWGRID_REQUIRE_OK(gone->Stop());
+  Grid g;
+  g.Add("chromium:dead", endpoint);
+  auto r = testing::SendRawHttp(g.relay->port(),
+                                "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                                "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+  PWGRID_REQUIRE_OK(r.status());
+  CHECK(r->status == 500);
+  CHECK(r->body == "{\"error\":{\"code\":500,\"message\":\"Browser server error\"}}\n");
+  CHECK(Eventually([&] { return g.Active() == 0 && g.Lifetime() == 0; }));
+}
+
+TEST_CASE("a worker that refuses the handshake: its answer reaches the client") {
+  auto worker = FakeWorker::Start({.path = "/playwright/right"}).value();
+  Grid g;
+  g.Add("chromium:w1", "ws://127.0.0.1:" + std::to_string(worker->port()) + "/playwright/wrong");
+  auto client = WsTestClient::Connect(g.Url());
+  CHECK(absl::IsFailedPrecondition(client.status()));
+  CHECK(client.status().message().find("HTTP 404") != std::string::npos);
+  CHECK(Eventually([&] { return g.Active() == 0 && g.Lifetime() == 0; }));
+}
+
+TEST_CASE("no worker before the timeout: 503 with the exact body") {
+  Grid g(5, absl::Milliseconds(300));
+  auto client = WsTestClient::Connect(g.Url());
+  REQUIRE(!client.ok());
+  CHECK(client.status().message() ==
+        "HTTP 503: {\"error\":{\"code\":503,\"message\":\"No available servers\"}}\n");
+}
+
+TEST_CASE("exact 400, 426, 404, /metrics and /favicon.ico answers") {
+  Grid g;
+  auto get = [&](const std::string& target, const std::string& extra = "") {
+    return testing::SendRawHttp(g.relay->port(),
+                                "GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + extra + "\r\n")
+        .value();
+  };
+  auto r = get("/?browser=opera");
+  CHECK(r.status == 400);
+  CHECK(r.body ==
+        "{\"error\":{\"code\":400,\"message\":\"Unknown browser type: opera - allowed: chromium, firefox, "
+        "webkit\"}}\n");
+  r = get("/?browser=%3Cb%3E%26");
+  CHECK(r.body ==
+        "{\"error\":{\"code\":400,\"message\":\"Unknown browser type: \\u003cb\\u003e\\u0026 - allowed: "
+        "chromium, firefox, webkit\"}}\n");
+  r = get("/?browser=chromium");
+  CHECK(r.status == 426);
+  CHECK(r.body == "{\"message\":\"This endpoint is for WebSocket connections only.\"}\n");
+  r = get("/");
+  CHECK(r.status == 426);
+  r = get("/healthz");
+  CHECK(r.status == 404);
+  CHECK(r.body == "404 page not found\n");
+  CHECK(r.headers["x-content-type-options"] == "nosniff");
+  r = get("/metrics");
+  CHECK(r.status == 200);
+  CHECK(r.body == "{\"activeConnections\":0}\n");
+  r = get("/favicon.ico");
+  CHECK(r.status == 204);
+  CHECK(r.body.empty());
+}
+
+TEST_CASE("a waiting client gets the slot another client releases") {
+  auto worker = FakeWorker::Start().value();
+  Grid g(/*c=*/1, absl::Seconds(5));
+  g.Add("chromium:w1", worker->ws_endpoint());
+  auto first = WsTestClient::Connect(g.Url()).value();
+  absl::StatusOr<std::unique_ptr<WsTestClient>> second;
+  std::thread waiter([&] { second = WsTestClient::Connect(g.Url()); });
+  CHECK(Eventually([&] { return g.selector->waiting() == 1; }));
+  PWGRID_REQUIRE_OK(first->Close(1000));
+  waiter.join();
+  PWGRID_REQUIRE_OK(second.status());
+  PWGRID_REQUIRE_OK((*second)->SendText("mine now"));
+  CHECK((*second)->Receive().value().data == "mine now");
+  CHECK(worker->connections_opened() == 2);
+}
+
+TEST_CASE("Stop(grace) lets an open session finish") {
+  auto worker = FakeWorker::Start().value();
+  Grid g;
+  g.Add("chromium:w1", worker->ws_endpoint());
+  auto client = WsTestClient::Connect(g.Url()).value();
+  std::thread stopper([&] { g.relay->Stop(absl::Seconds(5)); });
+  absl::SleepFor(absl::Milliseconds(100));
+  PWGRID_REQUIRE_OK(client->SendText("still here"));
+  CHECK(client->Receive().value().data == "still here");
+  PWGRID_REQUIRE_OK(client->Close(1000));
+  stopper.join();
+  CHECK(g.Active() == 0);
+}
+
+}  // namespace
+}  // namespace pwgrid
