@@ -49,7 +49,11 @@ class LocalWorkerPool::Impl {
         return s;
       }
     }
-    if (options_.spare_browsers > 0) spare_thread_ = std::thread([this] { KeepSpares(); });
+    if (options_.spare_browsers > 0) {
+      absl::MutexLock lock(&mu_);
+      spares_running_ = true;
+      spare_thread_ = std::thread([this] { KeepSpares(); });
+    }
     return absl::OkStatus();
   }
 
@@ -70,12 +74,17 @@ class LocalWorkerPool::Impl {
   }
 
  private:
-  // The agents' browser factory: a warm spare when one is ready, else a fresh launch.
+  // The agents' browser factory: a warm spare. When none is ready yet, wait for the one being
+  // launched rather than start a second launch that would compete with it for the CPU; launch
+  // directly only without spares (before Start() completes, or with spare_browsers = 0), or when
+  // the spare does not arrive within the launch timeout.
   absl::StatusOr<std::unique_ptr<BrowserServer>> TakeBrowser() {
     while (true) {
       std::unique_ptr<BrowserServer> spare;
       {
         absl::MutexLock lock(&mu_);
+        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || !spares_.empty(); };
+        if (spares_running_) mu_.AwaitWithTimeout(absl::Condition(&ready), options_.browser.start_timeout);
         if (spares_.empty()) break;
         spare = std::move(spares_.front());
         spares_.pop_front();
@@ -113,6 +122,7 @@ class LocalWorkerPool::Impl {
   std::thread spare_thread_;
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool spares_running_ ABSL_GUARDED_BY(mu_) = false;  // the spare thread keeps spares coming
   std::deque<std::unique_ptr<BrowserServer>> spares_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -1,0 +1,96 @@
+// Shared helpers of the end-to-end tests: start pwgrid-server, serve a loopback page, load the
+// real playwright-core client. Every process started here is stopped by PID.
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+export const { chromium } = require('playwright-core');
+
+export const SERVER = process.env.PWGRID_SERVER;
+if (!SERVER) throw new Error('PWGRID_SERVER (path of pwgrid-server) is not set');
+
+// Starts pwgrid-server on 127.0.0.1 with a free port. Resolves once it listens.
+export function startGrid(env = {}, timeoutMs = 90_000) {
+  const child = spawn(SERVER, [], {
+    env: { ...process.env, SERVER_HOST: '127.0.0.1', SERVER_PORT: '0', LOG_FORMAT: 'json', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const grid = { child, lines: [], port: 0, exited: null };
+  let buffered = '';
+  child.stderr.on('data', (d) => process.stderr.write(d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error('pwgrid-server did not start in time'));
+    }, timeoutMs);
+    child.on('exit', (code, signal) => {
+      grid.exited = { code, signal };
+      clearTimeout(timer);
+      if (!grid.port) reject(new Error(`pwgrid-server exited early: ${code} ${signal}`));
+    });
+    child.stdout.on('data', (d) => {
+      buffered += d.toString();
+      let nl;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        let rec;
+        try { rec = JSON.parse(line); } catch { rec = { msg: line }; }
+        rec.t = Date.now();
+        grid.lines.push(rec);
+        const m = /^Starting proxy server at 127\.0\.0\.1:(\d+)$/.exec(rec.msg || '');
+        if (m && !grid.port) {
+          grid.port = Number(m[1]);
+          clearTimeout(timer);
+          resolve(grid);
+        }
+      }
+    });
+  });
+}
+
+// Sends SIGTERM and waits for the exit; SIGKILL after `timeoutMs`. Resolves { code, signal }.
+export function stopGrid(grid, timeoutMs = 60_000) {
+  if (grid.exited) return Promise.resolve(grid.exited);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => grid.child.kill('SIGKILL'), timeoutMs);
+    grid.child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal });
+    });
+    grid.child.kill('SIGTERM');
+  });
+}
+
+// A loopback page: a title and a body taller than the viewport (for full-page screenshots).
+export function startPageServer() {
+  const server = createServer((req, res) => {
+    const title = decodeURIComponent((req.url || '/').slice(1)) || 'pwgrid e2e';
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(`<!doctype html><title>${title}</title><body style="margin:0">` +
+      `<div style="height:2400px;background:linear-gradient(#fff,#39f)">${title}</div></body>`);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+export async function httpGet(port, path) {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: res.status, body: await res.text() };
+}
+
+// One real session: connect, context, page, goto, title (and optionally a full-page screenshot).
+export async function session(wsUrl, pageUrl, { screenshot = false } = {}) {
+  const browser = await chromium.connect(wsUrl, { timeout: 30_000 });
+  try {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(pageUrl);
+    const title = await page.title();
+    const png = screenshot ? await page.screenshot({ fullPage: true }) : null;
+    await context.close();
+    return { title, png };
+  } finally {
+    await browser.close();
+  }
+}
