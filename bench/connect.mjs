@@ -1,0 +1,48 @@
+// Connect time of the real playwright-core client: through pwgrid against directly to the same
+// worker. Starts examples/relay_in_process (one Chromium worker behind an embedded Relay),
+// alternates direct and grid connects (connect + close), and prints p50/p95 of each.
+// Usage: node bench/connect.mjs <build dir> [connects per path, default 50]
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { createInterface } from 'node:readline';
+
+const require = createRequire(import.meta.url);
+const { chromium } = require('playwright-core');
+const build = process.argv[2] || 'build';
+const n = Number(process.argv[3] || 50);
+
+const host = spawn(`${build}/examples/relay_in_process`, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+const urls = {};
+for await (const line of createInterface({ input: host.stdout })) {
+  const [kind, url] = line.split(' ');
+  urls[kind] = url;
+  if (urls.direct && urls.grid) break;
+}
+
+async function connectOnce(url) {
+  const t0 = performance.now();
+  const browser = await chromium.connect(url);
+  const ms = performance.now() - t0;
+  await browser.close();
+  return ms;
+}
+const q = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const i = (s.length - 1) * p;
+  return s[Math.floor(i)] + (s[Math.ceil(i)] - s[Math.floor(i)]) * (i - Math.floor(i));
+};
+
+for (let i = 0; i < 5; i++) { await connectOnce(urls.direct); await connectOnce(urls.grid); }  // warm-up
+const direct = [], grid = [];
+for (let i = 0; i < n; i++) {
+  direct.push(await connectOnce(urls.direct));
+  grid.push(await connectOnce(urls.grid));
+}
+const row = (name, xs) => `| ${name} | ${q(xs, 0.5).toFixed(2)} | ${q(xs, 0.95).toFixed(2)} |`;
+console.log(`| path (${n} connects each, interleaved) | p50 ms | p95 ms |`);
+console.log('|---|---|---|');
+console.log(row('direct to the worker', direct));
+console.log(row('through pwgrid (embedded)', grid));
+console.log(`| difference | ${(q(grid, 0.5) - q(direct, 0.5)).toFixed(2)} | ${(q(grid, 0.95) - q(direct, 0.95)).toFixed(2)} |`);
+host.stdin.end();
+await new Promise((r) => host.on('exit', r));

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what pwgrid needs on Debian 12 (when missing), installs the pinned playwright-core,
+# and builds into ./build. Safe to re-run. Run as root (or with sudo available) on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(build-essential pkg-config cmake meson ninja-build libasio-dev libwebsocketpp-dev
+          libhiredis-dev libabsl-dev doctest-dev redis-server chromium nodejs npm python3)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+# A preinstalled Node.js (>= 20, not from apt) satisfies nodejs and npm.
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  missing=("${missing[@]/nodejs}")
+  missing=("${missing[@]/npm}")
+fi
+missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "setup: playwright-core needs Node.js >= 20, found $(node --version)" >&2
+  exit 1
+fi
+
+# The exact playwright-core version pinned in package-lock.json (no browser download: the
+# launcher uses Debian's /usr/bin/chromium).
+if ! cmp -s package-lock.json node_modules/.package-lock.json 2>/dev/null &&
+   ! node -e 'process.exit(require("./node_modules/playwright-core/package.json").version === require("./package-lock.json").packages["node_modules/playwright-core"].version ? 0 : 1)' 2>/dev/null; then
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+fi
+
+if [ ! -f build/build.ninja ]; then
+  meson setup build --wrap-mode=nodownload --buildtype=debugoptimized
+fi
+ninja -C build
