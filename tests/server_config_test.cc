@@ -1,0 +1,62 @@
+// pwgrid-server configuration: upstream names, defaults and messages; flags override env.
+#include "server/config.h"
+
+#include <doctest/doctest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace pwgrid::server {
+namespace {
+
+absl::StatusOr<ServerConfig> Load(std::map<std::string, std::string> env,
+                                  std::vector<std::string> args = {}) {
+  return LoadConfig(
+      [&env](const char* name) -> const char* {
+        auto it = env.find(name);
+        return it == env.end() ? nullptr : it->second.c_str();
+      },
+      args);
+}
+
+TEST_CASE("defaults are upstream's") {
+  ServerConfig c = Load({}).value();
+  CHECK(c.max_concurrent_sessions == 5);
+  CHECK(c.max_lifetime_sessions == 50);
+  CHECK(c.worker_select_timeout_s == 5);
+  CHECK(c.default_browser == BrowserType::kChromium);
+  CHECK(c.port == 8080);
+  CHECK(c.redis_host.empty());
+  CHECK(c.local_workers == 2);
+}
+
+TEST_CASE("invalid values name their variable, with upstream's wording") {
+  CHECK(Load({{"MAX_CONCURRENT_SESSIONS", "0"}}).status().message() ==
+        "MAX_CONCURRENT_SESSIONS must be greater than zero");
+  CHECK(Load({{"MAX_LIFETIME_SESSIONS", "-3"}}).status().message() ==
+        "MAX_LIFETIME_SESSIONS must be greater than zero");
+  CHECK(Load({{"WORKER_SELECT_TIMEOUT", "13"}}).status().message() ==
+        "WORKER_SELECT_TIMEOUT must not exceed 12s");
+  CHECK(Load({{"DEFAULT_BROWSER_TYPE", "Chromium"}}).status().message() ==
+        "DEFAULT_BROWSER_TYPE must be one of: chromium, firefox, webkit");
+  CHECK(Load({{"MAX_CONCURRENT_SESSIONS", "abc"}}).status().message() ==
+        "MAX_CONCURRENT_SESSIONS: 'abc' is not an integer");
+  CHECK(Load({{"LOG_FORMAT", "xml"}}).status().message().find("LOG_FORMAT") != std::string::npos);
+  CHECK(Load({{"REDIS_HOST", "redis"}}).status().message() == "REDIS_PORT is required");
+  CHECK(Load({{"SERVER_PORT", "70000"}}).status().message().find("SERVER_PORT") != std::string::npos);
+}
+
+TEST_CASE("flags override the environment; --help is reported") {
+  ServerConfig c = Load({{"MAX_CONCURRENT_SESSIONS", "3"}}, {"--max-concurrent-sessions=7",
+                                                            "--local-workers", "4"})
+                       .value();
+  CHECK(c.max_concurrent_sessions == 7);
+  CHECK(c.local_workers == 4);
+  CHECK(absl::IsNotFound(Load({}, {"--help"}).status()));
+  CHECK(absl::IsInvalidArgument(Load({}, {"--no-such-flag=1"}).status()));
+  CHECK(HelpText().find("--worker-select-timeout=VALUE  (WORKER_SELECT_TIMEOUT)") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace pwgrid::server
