@@ -1,5 +1,8 @@
 // Recycling with real Chromium: L=3 with 2 workers, 15 sequential sessions. No session fails, and
 // the two workers never recycle at the same time (from the server's own log of each recycle).
+// With L=3 a worker reaches its limit every ~2 sessions (about 2 s here), which is faster than a
+// cold Chromium launch on a loaded 2-core machine (1 to 4 s); the test therefore keeps two warm
+// spare browsers (SPARE_BROWSERS=2) so that each replacement is already running when needed.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
@@ -10,7 +13,9 @@ let pages;
 
 before(async () => {
   pages = await startPageServer();
-  grid = await startGrid({ LOCAL_WORKERS: '2', MAX_LIFETIME_SESSIONS: '3', WORKER_SELECT_TIMEOUT: '12' });
+  grid = await startGrid({
+    LOCAL_WORKERS: '2', SPARE_BROWSERS: '2', MAX_LIFETIME_SESSIONS: '3', WORKER_SELECT_TIMEOUT: '12',
+  });
 });
 
 after(async () => {
