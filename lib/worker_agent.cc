@@ -229,18 +229,14 @@ class WorkerAgent::Impl {
   }
 
   void DrainStep() {
-    std::vector<std::unique_ptr<Worker>> done;
-    {
-      absl::MutexLock lock(&mu_);
-      if (draining_.empty()) return;
-    }
-    const absl::Time now = options_.clock->Now();
-    std::vector<std::unique_ptr<Worker>> keep;
     std::vector<std::unique_ptr<Worker>> draining;
     {
       absl::MutexLock lock(&mu_);
       draining.swap(draining_);
     }
+    if (draining.empty()) return;
+    const absl::Time now = options_.clock->Now();
+    std::vector<std::unique_ptr<Worker>> keep;
     for (auto& w : draining) {
       HeartbeatIfDue(*w, now);
       const int64_t active = ActiveSessions(w->info.id);
