@@ -5,6 +5,8 @@
 // Reserve() and give them back through Release(). Two implementations sit behind this interface:
 // the in-memory one here (one process, the embedded default) and a Redis one (many proxies).
 //
+// Redis implementation: redis_worker_registry.h.
+//
 // Thread-safety: implementations are thread-safe; every method may be called from any thread.
 // Ownership: factories return owned objects; Options pointers are borrowed and must outlive the
 // registry.
@@ -108,6 +110,10 @@ class WorkerRegistry {
   virtual int64_t Watch(RegistryListener listener) = 0;
   // After Unwatch returns, the listener is not running and will not be called again.
   virtual void Unwatch(int64_t watch_id) = 0;
+
+  // OK when the registry's backend answers now; Unavailable with the reason otherwise. The
+  // in-memory registry is always OK.
+  virtual absl::Status Ping() { return absl::OkStatus(); }
 };
 
 struct RegistryOptions {

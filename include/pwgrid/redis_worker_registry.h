@@ -1,0 +1,82 @@
+// The Redis WorkerRegistry: one registry shared by many proxies and workers on many machines,
+// wire-compatible with playwright-distributed v0.3.
+//
+// Keys, fields and formats are upstream's: a hash `worker:<browser>:<uuid>` per worker {id,
+// browserType, endpoint, status, startedAt, lastHeartbeat (Unix ms)} with a TTL, the counter
+// hashes `cluster:active_connections` and `cluster:lifetime_connections`, and the shutdown
+// command key and channel `worker:cmd:<browser>:<uuid>`. pwgrid adds an optional
+// `playwrightVersion` field (upstream ignores it), a sorted set `pwgrid:leases` and a channel
+// `pwgrid:capacity`.
+//
+// Leases: every Reserve() adds a lease `<workerId>|<leaseId>` to `pwgrid:leases`, scored with its
+// expiry (Redis time). The registry that made the reservation renews it every lease_ttl / 3 until
+// Release(). A lease that is not renewed (its proxy was killed) expires: the next Reserve() of any
+// proxy, or the periodic sweep, removes it and decrements the worker's active count, exactly once.
+// The counter hashes therefore equal "live leases + sessions counted by upstream proxies", and
+// never go negative: decrements skip a counter that is 0 or missing (a reaped worker is never
+// re-created).
+//
+// Selection runs inside Redis as one Lua script (EVALSHA, reloaded on NOSCRIPT) that applies the
+// same rule as ChooseWorker() (selection_policy.h) to the workers listed in the active hash.
+//
+// Outages: calls fail fast with Unavailable while Redis is unreachable; the registry reconnects
+// with an exponential backoff and re-creates leases Redis lost when it comes back.
+//
+// Thread-safety: thread-safe. The registry owns two threads (lease upkeep and reaper; pub/sub
+// listener). Every call blocks its caller for at most one Redis round trip (command_timeout), so
+// never call it from a relay I/O thread: the Selector and WorkerAgent call it from their own.
+// Ownership: clock and logger are borrowed and must outlive the registry.
+#ifndef PWGRID_REDIS_WORKER_REGISTRY_H_
+#define PWGRID_REDIS_WORKER_REGISTRY_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "pwgrid/clock.h"
+#include "pwgrid/logging.h"
+#include "pwgrid/worker_registry.h"
+
+namespace pwgrid {
+
+struct RedisRegistryOptions {
+  std::string host = "127.0.0.1";
+  int port = 6379;                 // 1..65535
+  std::string password;            // empty: no AUTH
+  int db = 0;                      // SELECT index, >= 0; upstream always uses 0
+  absl::Duration connect_timeout = absl::Seconds(1);   // > 0
+  absl::Duration command_timeout = absl::Seconds(2);   // per round trip, > 0
+  absl::Duration reconnect_backoff_min = absl::Milliseconds(100);  // > 0
+  absl::Duration reconnect_backoff_max = absl::Seconds(5);         // >= min
+  // A lease not renewed for this long frees its slot; renewed every lease_ttl / 3. >= 1 s.
+  absl::Duration lease_ttl = absl::Seconds(30);
+  // How often expired leases are collected even when nobody selects, > 0.
+  absl::Duration lease_sweep_interval = absl::Seconds(1);
+  // Upstream's REAPER_RUN_INTERVAL: removes counter entries of workers whose key is gone, > 0.
+  absl::Duration reaper_interval = absl::Seconds(300);
+  // Upstream's SHUTDOWN_COMMAND_TTL: lifetime of the `worker:cmd:` key, >= 1 s.
+  absl::Duration shutdown_command_ttl = absl::Seconds(60);
+  // Listen on pub/sub for capacity and shutdown events (Watch). Off: Watch() listeners are only
+  // called for changes made through this registry object.
+  bool subscribe = true;
+  Clock* clock = SystemClock();    // must outlive the registry
+  Logger* logger = NullLogger();   // must outlive the registry
+
+  absl::Status Validate() const;
+};
+
+// Creates the registry and tries to connect once. An unreachable Redis is not an error here: calls
+// fail with Unavailable until a reconnect succeeds (see Ping()).
+absl::StatusOr<std::unique_ptr<WorkerRegistry>> NewRedisWorkerRegistry(
+    const RedisRegistryOptions& options);
+
+// The Lua source of the selection script, for tools and tests. It takes no KEYS and
+// ARGV = {C, L, browser, leaseId, leaseTtlMs}; it returns nil, or
+// {workerId, active, lifetime, id, endpoint, status, startedAt, playwrightVersion}.
+const std::string& RedisSelectScriptSource();
+
+}  // namespace pwgrid
+
+#endif  // PWGRID_REDIS_WORKER_REGISTRY_H_

@@ -1,0 +1,94 @@
+// RedisConnection: one synchronous hiredis connection, with replies copied into plain values.
+//
+// Internal to libpwgrid. Every call blocks the calling thread for at most the command timeout,
+// so callers keep these calls off relay I/O threads (the selector and agent threads make them).
+// A connection error closes the connection: the next call fails fast with Unavailable until the
+// owner calls Connect() again (RedisWorkerRegistry paces reconnects with a backoff).
+//
+// Thread-safety: not thread-safe; the owner serialises calls. Ownership: owns its hiredis context.
+#ifndef PWGRID_LIB_REDIS_REDIS_CONNECTION_H_
+#define PWGRID_LIB_REDIS_REDIS_CONNECTION_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+struct redisContext;
+
+namespace pwgrid::internal {
+
+// A RESP2 reply.
+struct RedisValue {
+  enum class Type { kNil, kInteger, kString, kStatus, kError, kArray };
+  Type type = Type::kNil;
+  int64_t integer = 0;
+  std::string str;  // kString, kStatus and kError
+  std::vector<RedisValue> elements;
+
+  bool is_nil() const { return type == Type::kNil; }
+  bool is_error() const { return type == Type::kError; }
+};
+
+struct RedisEndpoint {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  std::string password;  // empty: no AUTH
+  int db = 0;
+  absl::Duration connect_timeout = absl::Seconds(1);
+  absl::Duration command_timeout = absl::Seconds(2);  // ZeroDuration(): block without limit
+};
+
+// A Lua script run with EVALSHA; loaded on first use and again whenever Redis answers NOSCRIPT
+// (after a restart or SCRIPT FLUSH).
+struct RedisScript {
+  std::string source;
+  std::string sha;  // filled in by RedisConnection::Eval
+};
+
+class RedisConnection {
+ public:
+  explicit RedisConnection(RedisEndpoint endpoint) : endpoint_(std::move(endpoint)) {}
+  ~RedisConnection();
+  RedisConnection(const RedisConnection&) = delete;
+  RedisConnection& operator=(const RedisConnection&) = delete;
+
+  // Connects, authenticates and selects the database. Unavailable on failure.
+  absl::Status Connect();
+  void Close();
+  bool connected() const { return ctx_ != nullptr; }
+
+  // One command. A Redis error reply is returned as a value of Type::kError; connection errors
+  // and timeouts are Unavailable (and close the connection).
+  absl::StatusOr<RedisValue> Command(const std::vector<std::string>& args);
+  // Several commands in one round trip; replies in order.
+  absl::StatusOr<std::vector<RedisValue>> Pipeline(const std::vector<std::vector<std::string>>& cmds);
+  // EVALSHA with a NOSCRIPT fallback. A script error is Internal.
+  absl::StatusOr<RedisValue> Eval(RedisScript& script, const std::vector<std::string>& keys,
+                                  const std::vector<std::string>& args);
+
+  // For pub/sub: sends a command without waiting for its reply.
+  absl::Status Send(const std::vector<std::string>& args);
+  // For pub/sub: waits up to `timeout` for the next pushed reply. nullopt-like: returns a kNil
+  // value with `*got = false` when nothing arrived in time.
+  absl::StatusOr<RedisValue> Receive(absl::Duration timeout, bool* got);
+
+  const RedisEndpoint& endpoint() const { return endpoint_; }
+
+ private:
+  absl::Status IoError(std::string_view what);
+
+  const RedisEndpoint endpoint_;
+  redisContext* ctx_ = nullptr;
+};
+
+// "host:port" for messages.
+std::string Describe(const RedisEndpoint& endpoint);
+
+}  // namespace pwgrid::internal
+
+#endif  // PWGRID_LIB_REDIS_REDIS_CONNECTION_H_

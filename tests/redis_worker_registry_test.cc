@@ -1,0 +1,278 @@
+// The Redis registry against a real redis-server on a free loopback port: the shared conformance
+// suite, C++/Lua selection parity, upstream's key layout, leases, the reaper and outages.
+#include "pwgrid/redis_worker_registry.h"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "pwgrid/selection_policy.h"
+#include "pwgrid/selector.h"
+#include "pwgrid/testing/redis_server.h"
+#include "pwgrid/testing/registry_conformance.h"
+#include "pwgrid/testing/status_macros.h"
+#include "tests/selection_vectors.h"
+
+namespace pwgrid {
+namespace {
+
+using testing::conformance::Load;
+using testing::conformance::WaitUntil;
+
+testing::RedisServer& Server() {
+  static std::unique_ptr<testing::RedisServer> server = [] {
+    absl::StatusOr<std::unique_ptr<testing::RedisServer>> s = testing::RedisServer::Start();
+    if (!s.ok()) {
+      FAIL("cannot start redis-server: " << s.status().ToString());
+    }
+    return std::move(*s);
+  }();
+  return *server;
+}
+
+std::string Call(const std::vector<std::string>& args) {
+  absl::StatusOr<std::string> r = Server().Call(args);
+  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  return *r;
+}
+
+RedisRegistryOptions Options() {
+  RedisRegistryOptions o;
+  o.port = Server().port();
+  o.reconnect_backoff_min = absl::Milliseconds(20);
+  o.reconnect_backoff_max = absl::Milliseconds(200);
+  return o;
+}
+
+std::unique_ptr<WorkerRegistry> NewRegistry(const RedisRegistryOptions& o = Options()) {
+  absl::StatusOr<std::unique_ptr<WorkerRegistry>> r = NewRedisWorkerRegistry(o);
+  REQUIRE(r.ok());
+  return std::move(*r);
+}
+
+struct RedisFixture {
+  std::unique_ptr<WorkerRegistry> registry;
+  RedisFixture() {
+    Call({"FLUSHALL"});
+    registry = NewRegistry();
+  }
+  void ExpireAll() {
+    const std::vector<std::string> keys = absl::StrSplit(Call({"KEYS", "worker:*"}), '\n');
+    for (const std::string& key : keys) {
+      if (!key.empty() && key.rfind("worker:cmd:", 0) != 0) Call({"PEXPIRE", key, "1"});
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+};
+PWGRID_REGISTRY_CONFORMANCE(RedisFixture);
+
+// Writes `w` the way upstream's worker does: counters with HSETNX, then the six fields + EXPIRE.
+void RegisterLikeUpstream(const std::string& wid, const std::string& uuid, const std::string& browser,
+                          const std::string& endpoint, const std::string& status, int64_t active,
+                          int64_t lifetime, bool alive) {
+  Call({"HSETNX", "cluster:active_connections", wid, std::to_string(active)});
+  Call({"HSETNX", "cluster:lifetime_connections", wid, std::to_string(lifetime)});
+  if (!alive) return;
+  Call({"HSET", "worker:" + wid, "id", uuid, "browserType", browser, "endpoint", endpoint,
+        "status", status, "startedAt", "1763800000000", "lastHeartbeat", "1763800000000"});
+  Call({"EXPIRE", "worker:" + wid, "60"});
+}
+
+void RunParity(const std::vector<testvectors::SelectionVector>& vectors) {
+  std::unique_ptr<WorkerRegistry> registry = NewRegistry();
+  for (const testvectors::SelectionVector& v : vectors) {
+    CAPTURE(v.name);
+    Call({"FLUSHALL"});
+    for (const WorkerLoad& w : v.workers) {
+      const std::string browser(ToString(w.info.browser));
+      RegisterLikeUpstream(browser + ":" + w.info.id, w.info.id, browser, w.info.endpoint,
+                           std::string(ToString(w.info.status)), w.active, w.lifetime, w.alive);
+    }
+    absl::StatusOr<std::optional<Reservation>> r =
+        registry->Reserve(ReserveRequest{v.browser, {v.c, v.l}});
+    REQUIRE(r.ok());
+    const std::string lua = r->has_value()
+                                ? (*r)->worker.id.substr((*r)->worker.id.find(':') + 1)
+                                : "none";
+    std::optional<size_t> cpp = ChooseWorker(v.workers, v.browser, {v.c, v.l});
+    CHECK(lua == (cpp ? v.workers[*cpp].info.id : std::string("none")));
+    CHECK(lua == v.expected);
+  }
+}
+
+TEST_CASE("selection parity: the Lua script and ChooseWorker agree on the shared table") {
+  RunParity(testvectors::TableVectors());
+}
+
+TEST_CASE("selection parity: 400 random vectors") { RunParity(testvectors::RandomVectors(400)); }
+
+TEST_CASE("registration writes upstream's keys, fields and formats") {
+  RedisFixture f;
+  WorkerInfo w = testing::conformance::TestWorker("chromium:0f0e6a43-0b4c-4d8b-9a5e-3f6a4b1c2d3e");
+  w.playwright_version = "1.65.1";
+  w.started_at_ms = 1763800000123;
+  PWGRID_REQUIRE_OK(f.registry->Register(w, absl::Seconds(60)));
+  const std::string key = "worker:" + w.id;
+  std::map<std::string, std::string> h = Server().HGetAll(key).value();
+  CHECK(h.size() == 7);
+  CHECK(h["id"] == "0f0e6a43-0b4c-4d8b-9a5e-3f6a4b1c2d3e");
+  CHECK(h["browserType"] == "chromium");
+  CHECK(h["endpoint"] == "ws://127.0.0.1:9/playwright/x");
+  CHECK(h["status"] == "available");
+  CHECK(h["startedAt"] == "1763800000123");
+  CHECK(h["lastHeartbeat"].size() == 13);  // Unix ms
+  CHECK(h["playwrightVersion"] == "1.65.1");
+  const int ttl = std::stoi(Call({"TTL", key}));
+  CHECK(ttl > 55);
+  CHECK(ttl <= 60);
+  CHECK(Call({"HGET", "cluster:active_connections", w.id}) == "0");
+  CHECK(Call({"HGET", "cluster:lifetime_connections", w.id}) == "0");
+  PWGRID_REQUIRE_OK(f.registry->SetStatus(w.id, WorkerStatus::kShuttingDown));
+  CHECK(std::stoi(Call({"TTL", key})) <= 10);  // upstream's graceful shutdown
+  CHECK(absl::IsInvalidArgument(
+      f.registry->Register(testing::conformance::TestWorker("firefox:1"), absl::Seconds(5))));
+}
+
+TEST_CASE("a worker registered by hand like upstream's is reserved, and the recycle command is "
+          "upstream's") {
+  RedisFixture f;
+  RegisterLikeUpstream("chromium:u1", "u1", "chromium", "ws://127.0.0.1:7/playwright/u1",
+                       "available", 0, 0, true);
+  std::optional<Reservation> r = testing::conformance::Reserve(*f.registry);
+  REQUIRE(r.has_value());
+  CHECK(r->worker.endpoint == "ws://127.0.0.1:7/playwright/u1");
+  CHECK(Call({"HGET", "cluster:active_connections", "chromium:u1"}) == "1");
+  CHECK(Call({"HGET", "cluster:lifetime_connections", "chromium:u1"}) == "1");
+  CHECK(f.registry->RequestShutdown("chromium:u1").value());
+  CHECK(Call({"GET", "worker:cmd:chromium:u1"}) == "shutdown");
+  const int ttl = std::stoi(Call({"TTL", "worker:cmd:chromium:u1"}));
+  CHECK(ttl > 0);
+  CHECK(ttl <= 60);
+  PWGRID_REQUIRE_OK(f.registry->Release(*r, false));
+  CHECK(Call({"HGET", "cluster:active_connections", "chromium:u1"}) == "0");
+}
+
+TEST_CASE("a decrement never re-creates a reaped entry, and never goes below zero") {
+  RedisFixture f;
+  PWGRID_REQUIRE_OK(f.registry->Register(testing::conformance::TestWorker("chromium:1"), absl::Seconds(9)));
+  std::optional<Reservation> r = testing::conformance::Reserve(*f.registry);
+  REQUIRE(r.has_value());
+  Call({"HDEL", "cluster:active_connections", "chromium:1"});
+  Call({"HDEL", "cluster:lifetime_connections", "chromium:1"});
+  PWGRID_REQUIRE_OK(f.registry->Release(*r, true));
+  CHECK(Call({"HEXISTS", "cluster:active_connections", "chromium:1"}) == "0");
+  CHECK(Call({"HEXISTS", "cluster:lifetime_connections", "chromium:1"}) == "0");
+}
+
+TEST_CASE("a lease its proxy stops renewing frees the slot by itself") {
+  Call({"FLUSHALL"});
+  RedisRegistryOptions o = Options();
+  o.lease_ttl = absl::Seconds(1);
+  o.lease_sweep_interval = absl::Milliseconds(100);
+  std::unique_ptr<WorkerRegistry> survivor = NewRegistry(o);
+  PWGRID_REQUIRE_OK(survivor->Register(testing::conformance::TestWorker("chromium:1"), absl::Seconds(30)));
+  {
+    std::unique_ptr<WorkerRegistry> doomed = NewRegistry(o);
+    REQUIRE(testing::conformance::Reserve(*doomed).has_value());
+    REQUIRE(testing::conformance::Reserve(*doomed).has_value());
+    // Held for 2 lease TTLs: renewals keep the slots taken.
+    absl::SleepFor(absl::Seconds(2));
+    CHECK(Load(*survivor, "chromium:1")->active == 2);
+  }  // the "proxy" dies without releasing
+  CHECK(WaitUntil([&] { return Load(*survivor, "chromium:1")->active == 0; }, absl::Seconds(5)));
+  CHECK(Load(*survivor, "chromium:1")->lifetime == 2);  // those sessions did happen
+  CHECK(Call({"ZCARD", "pwgrid:leases"}) == "0");
+}
+
+TEST_CASE("leases Redis lost are restored and counted again") {
+  Call({"FLUSHALL"});
+  RedisRegistryOptions o = Options();
+  o.lease_ttl = absl::Seconds(3);  // renewed every second
+  std::unique_ptr<WorkerRegistry> registry = NewRegistry(o);
+  PWGRID_REQUIRE_OK(registry->Register(testing::conformance::TestWorker("chromium:1"), absl::Seconds(30)));
+  std::optional<Reservation> r = testing::conformance::Reserve(*registry);
+  REQUIRE(r.has_value());
+  Call({"DEL", "pwgrid:leases"});
+  Call({"HSET", "cluster:active_connections", "chromium:1", "0"});
+  CHECK(WaitUntil([&] { return Load(*registry, "chromium:1")->active == 1; }, absl::Seconds(5)));
+  PWGRID_REQUIRE_OK(registry->Release(*r, false));
+  CHECK(Load(*registry, "chromium:1")->active == 0);
+}
+
+TEST_CASE("the reaper removes counters of workers whose key is gone, from both hashes") {
+  Call({"FLUSHALL"});
+  RedisRegistryOptions o = Options();
+  o.reaper_interval = absl::Milliseconds(200);
+  std::unique_ptr<WorkerRegistry> registry = NewRegistry(o);
+  PWGRID_REQUIRE_OK(registry->Register(testing::conformance::TestWorker("chromium:live"), absl::Seconds(30)));
+  Call({"HSET", "cluster:lifetime_connections", "chromium:ghost", "7"});
+  Call({"HSET", "cluster:active_connections", "chromium:ghost", "2"});
+  Call({"HSET", "cluster:active_connections", "chromium:orphan", "-1"});  // upstream defect I2
+  CHECK(WaitUntil([] {
+    return Server().Call({"HLEN", "cluster:active_connections"}).value_or("") == "1";
+  }));
+  CHECK(Call({"HLEN", "cluster:lifetime_connections"}) == "1");
+  CHECK(Call({"HEXISTS", "cluster:active_connections", "chromium:live"}) == "1");
+}
+
+TEST_CASE("capacity freed by one proxy wakes a client waiting at another") {
+  Call({"FLUSHALL"});
+  std::unique_ptr<WorkerRegistry> a = NewRegistry();
+  std::unique_ptr<WorkerRegistry> b = NewRegistry();
+  PWGRID_REQUIRE_OK(a->Register(testing::conformance::TestWorker("chromium:1"), absl::Seconds(30)));
+  SelectorOptions so;
+  so.limits = {1, 1000};
+  so.poll_interval = absl::Seconds(60);  // no safety poll within this test: pub/sub must wake it
+  std::unique_ptr<Selector> sa = NewRegistrySelector(a.get(), so).value();
+  std::unique_ptr<Selector> sb = NewRegistrySelector(b.get(), so).value();
+  absl::Mutex mu;
+  std::optional<absl::StatusOr<Lease>> got_a, got_b;
+  sa->Acquire({BrowserType::kChromium, absl::Now() + absl::Seconds(5), ""},
+              [&](absl::StatusOr<Lease> l) {
+                absl::MutexLock lock(&mu);
+                got_a = std::move(l);
+              });
+  REQUIRE(WaitUntil([&] { absl::MutexLock lock(&mu); return got_a.has_value(); }));
+  REQUIRE(got_a->ok());
+  sb->Acquire({BrowserType::kChromium, absl::Now() + absl::Seconds(20), ""},
+              [&](absl::StatusOr<Lease> l) {
+                absl::MutexLock lock(&mu);
+                got_b = std::move(l);
+              });
+  absl::SleepFor(absl::Milliseconds(300));
+  {
+    absl::MutexLock lock(&mu);
+    CHECK(!got_b.has_value());  // the only slot is taken
+    (*got_a)->Release();
+  }
+  REQUIRE(WaitUntil([&] { absl::MutexLock lock(&mu); return got_b.has_value(); }));
+  absl::MutexLock lock(&mu);
+  REQUIRE(got_b->ok());
+  CHECK((*got_b)->worker().id == "chromium:1");
+  (*got_b)->Release();
+  got_a.reset();
+  got_b.reset();
+}
+
+TEST_CASE("an outage fails fast with Unavailable, and the registry recovers by itself") {
+  Call({"FLUSHALL"});
+  std::unique_ptr<WorkerRegistry> registry = NewRegistry();
+  PWGRID_REQUIRE_OK(registry->Ping());
+  Server().Stop(/*crash=*/true);
+  absl::StatusOr<std::optional<Reservation>> r =
+      registry->Reserve(ReserveRequest{BrowserType::kChromium, {5, 50}});
+  CHECK(absl::IsUnavailable(r.status()));
+  CHECK(absl::IsUnavailable(registry->Ping()));
+  REQUIRE(Server().Resume().ok());
+  CHECK(WaitUntil([&] { return registry->Ping().ok(); }, absl::Seconds(10)));
+  PWGRID_CHECK_OK(registry->Register(testing::conformance::TestWorker("chromium:1"), absl::Seconds(30)));
+  CHECK(testing::conformance::Reserve(*registry).has_value());
+}
+
+}  // namespace
+}  // namespace pwgrid
