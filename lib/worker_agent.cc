@@ -50,6 +50,21 @@ std::string RewriteEndpointHost(const std::string& endpoint, const std::string& 
   return endpoint;
 }
 
+namespace {
+
+// The <uuid> of an endpoint ws://host:port/playwright/<uuid>, or a new one.
+std::string UuidFromEndpoint(const std::string& endpoint) {
+  absl::StatusOr<WsEndpoint> parsed = ParseWsEndpoint(endpoint);
+  constexpr std::string_view kPrefix = "/playwright/";
+  if (parsed.ok() && parsed->path.size() == kPrefix.size() + 36 &&
+      parsed->path.compare(0, kPrefix.size(), kPrefix) == 0) {
+    return parsed->path.substr(kPrefix.size());
+  }
+  return NewUuid();
+}
+
+}  // namespace
+
 class WorkerAgent::Impl {
  public:
   explicit Impl(const WorkerAgentOptions& options) : options_(options) {}
@@ -93,6 +108,13 @@ class WorkerAgent::Impl {
     for (auto& w : all) Retire(*w, "agent_stop");
   }
 
+  std::optional<std::string> Wait(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto finished = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return finished_.has_value(); };
+    mu_.AwaitWithTimeout(absl::Condition(&finished), timeout);
+    return finished_;
+  }
+
   std::string current_worker_id() const {
     absl::MutexLock lock(&mu_);
     return current_ ? current_->info.id : std::string();
@@ -108,12 +130,14 @@ class WorkerAgent::Impl {
     std::unique_ptr<BrowserServer> browser;
     absl::Time next_heartbeat;
     absl::Time drain_deadline;
+    int64_t last_active = -1;
   };
 
   absl::StatusOr<std::unique_ptr<Worker>> LaunchWorker() {
     PWGRID_ASSIGN_OR_RETURN(std::unique_ptr<BrowserServer> browser, options_.browser_factory());
     auto w = std::make_unique<Worker>();
-    w->info.id = absl::StrCat(std::string(ToString(options_.browser)), ":", NewUuid());
+    w->info.id = absl::StrCat(std::string(ToString(options_.browser)), ":",
+                              UuidFromEndpoint(browser->ws_endpoint()));
     w->info.browser = options_.browser;
     w->info.endpoint = RewriteEndpointHost(browser->ws_endpoint(), options_.advertised_host);
     w->info.status = WorkerStatus::kAvailable;
@@ -202,6 +226,8 @@ class WorkerAgent::Impl {
                       absl::StrCat("Recycling worker: ", reason), {{"workerId", retiring->info.id}});
         if (reason == "browser_exited") {
           Retire(*retiring, reason);
+          absl::MutexLock lock(&mu_);
+          finished_reason_ = reason;
         } else {
           retiring->info.status = WorkerStatus::kDraining;
           (void)options_.registry->SetStatus(retiring->info.id, WorkerStatus::kDraining);
@@ -212,8 +238,22 @@ class WorkerAgent::Impl {
         absl::MutexLock lock(&mu_);
         ++replacements_;
       }
-      // Make before break: the replacement comes up while the old worker drains.
-      if (!current_ && options_.clock->Now() >= next_launch_attempt) {
+      DrainStep();
+      bool drained;
+      {
+        absl::MutexLock lock(&mu_);
+        drained = draining_.empty();
+        if (!current_ && drained && options_.replacement == Replacement::kNone &&
+            !finished_reason_.empty()) {
+          finished_ = finished_reason_;
+          return;
+        }
+      }
+      // kOverlap: the replacement comes up while the old worker drains; kAfterStop: once it is
+      // gone.
+      const bool may_launch = options_.replacement == Replacement::kOverlap ||
+                              (options_.replacement == Replacement::kAfterStop && drained);
+      if (!current_ && may_launch && options_.clock->Now() >= next_launch_attempt) {
         absl::StatusOr<std::unique_ptr<Worker>> fresh = LaunchWorker();
         if (fresh.ok()) {
           absl::MutexLock lock(&mu_);
@@ -224,7 +264,6 @@ class WorkerAgent::Impl {
           next_launch_attempt = options_.clock->Now() + options_.restart_backoff;
         }
       }
-      DrainStep();
     }
   }
 
@@ -240,8 +279,19 @@ class WorkerAgent::Impl {
     for (auto& w : draining) {
       HeartbeatIfDue(*w, now);
       const int64_t active = ActiveSessions(w->info.id);
+      if (active != w->last_active && active > 0) {
+        internal::Log(options_.logger, LogLevel::kInfo,
+                      absl::StrCat("Draining... ", active, " active connections remaining."),
+                      {{"workerId", w->info.id}});
+      }
+      w->last_active = active;
       if (active == 0 || now >= w->drain_deadline || !w->browser->Running()) {
-        Retire(*w, active == 0 ? "drain_complete" : "drain_timeout");
+        const std::string reason = active == 0                ? "drain_complete"
+                                   : !w->browser->Running() ? "browser_exited"
+                                                            : "drain_timeout";
+        Retire(*w, reason);
+        absl::MutexLock lock(&mu_);
+        finished_reason_ = reason;
       } else {
         keep.push_back(std::move(w));
       }
@@ -258,6 +308,8 @@ class WorkerAgent::Impl {
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   int64_t replacements_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string finished_reason_ ABSL_GUARDED_BY(mu_);        // why the last worker was retired
+  std::optional<std::string> finished_ ABSL_GUARDED_BY(mu_);  // set when a kNone agent is done
   // Written under mu_ by the agent thread, which also reads it without the lock.
   std::unique_ptr<Worker> current_;
   std::vector<std::unique_ptr<Worker>> draining_ ABSL_GUARDED_BY(mu_);
@@ -274,5 +326,6 @@ absl::Status WorkerAgent::Start() { return impl_->Start(); }
 void WorkerAgent::Stop() { impl_->Stop(); }
 std::string WorkerAgent::current_worker_id() const { return impl_->current_worker_id(); }
 int64_t WorkerAgent::replacements() const { return impl_->replacements(); }
+std::optional<std::string> WorkerAgent::Wait(absl::Duration timeout) { return impl_->Wait(timeout); }
 
 }  // namespace pwgrid

@@ -18,6 +18,8 @@ struct ServerConfig {
   // Upstream (playwright-distributed v0.3 proxy).
   std::string redis_host;          // REDIS_HOST; empty: embedded mode
   int redis_port = 0;              // REDIS_PORT
+  int reaper_interval_s = 300;     // REAPER_RUN_INTERVAL
+  int shutdown_command_ttl_s = 60; // SHUTDOWN_COMMAND_TTL
   int max_concurrent_sessions = 5; // MAX_CONCURRENT_SESSIONS
   int max_lifetime_sessions = 50;  // MAX_LIFETIME_SESSIONS
   int worker_select_timeout_s = 5; // WORKER_SELECT_TIMEOUT, 1..12
@@ -25,6 +27,9 @@ struct ServerConfig {
   LogLevel log_level = LogLevel::kInfo;                  // LOG_LEVEL
   bool log_json = false;                                 // LOG_FORMAT=json|text
   // pwgrid.
+  std::string redis_password;      // REDIS_PASSWORD
+  int redis_db = 0;                // REDIS_DB
+  int lease_ttl_s = 30;            // LEASE_TTL (Redis mode)
   std::string host = "0.0.0.0";    // SERVER_HOST
   int port = 8080;                 // SERVER_PORT, 0..65535 (0: any free port)
   int local_workers = 2;           // LOCAL_WORKERS, 1..64 (embedded mode)

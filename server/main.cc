@@ -1,7 +1,9 @@
 // pwgrid-server: a Playwright grid endpoint built on libpwgrid.
 //
 // Embedded mode (no REDIS_HOST): an in-memory registry and a local pool of Chromium workers,
-// recycled after MAX_LIFETIME_SESSIONS. SIGTERM/SIGINT: stop accepting, let open sessions finish
+// recycled after MAX_LIFETIME_SESSIONS. Redis mode (REDIS_HOST and REDIS_PORT): the registry is
+// Redis, shared with other proxies and with the workers (pwgrid-worker or upstream's); this
+// process runs no browsers. SIGTERM/SIGINT: stop accepting, let open sessions finish
 // for SHUTDOWN_GRACE_PERIOD, stop the browsers, exit 0.
 #include <signal.h>
 
@@ -13,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "pwgrid/local_pool.h"
+#include "pwgrid/redis_worker_registry.h"
 #include "pwgrid/relay.h"
 #include "pwgrid/selector.h"
 #include "pwgrid/worker_registry.h"
@@ -41,10 +44,7 @@ int main(int argc, char** argv) {
     return Fail(absl::StrCat("error loading config: ", loaded.status().message()));
   }
   const server::ServerConfig& config = *loaded;
-  if (!config.redis_host.empty()) {
-    return Fail("error loading config: Redis mode (REDIS_HOST) is not available in this build yet; "
-                "unset REDIS_HOST and REDIS_PORT for embedded mode");
-  }
+  const bool redis_mode = !config.redis_host.empty();
 
   // Signals are taken by sigwait() below; block them before any thread starts so that every
   // thread inherits the mask. Broken pipes are reported as errors, not signals.
@@ -56,10 +56,24 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   server::StdoutLogger logger(config.log_level, config.log_json);
-  RegistryOptions registry_options;
-  registry_options.logger = &logger;
-  absl::StatusOr<std::unique_ptr<WorkerRegistry>> registry = NewInMemoryWorkerRegistry(registry_options);
-  if (!registry.ok()) return Fail(registry.status().ToString());
+  absl::StatusOr<std::unique_ptr<WorkerRegistry>> registry;
+  if (redis_mode) {
+    RedisRegistryOptions o;
+    o.host = config.redis_host;
+    o.port = config.redis_port;
+    o.password = config.redis_password;
+    o.db = config.redis_db;
+    o.lease_ttl = absl::Seconds(config.lease_ttl_s);
+    o.reaper_interval = absl::Seconds(config.reaper_interval_s);
+    o.shutdown_command_ttl = absl::Seconds(config.shutdown_command_ttl_s);
+    o.logger = &logger;
+    registry = NewRedisWorkerRegistry(o);
+  } else {
+    RegistryOptions o;
+    o.logger = &logger;
+    registry = NewInMemoryWorkerRegistry(o);
+  }
+  if (!registry.ok()) return Fail(absl::StrCat("error loading config: ", registry.status().message()));
 
   SelectorOptions selector_options;
   selector_options.limits = {config.max_concurrent_sessions, config.max_lifetime_sessions};
@@ -69,24 +83,28 @@ int main(int argc, char** argv) {
       NewRegistrySelector(registry->get(), selector_options);
   if (!selector.ok()) return Fail(selector.status().ToString());
 
-  LocalPoolOptions pool_options;
-  pool_options.workers = config.local_workers;
-  pool_options.spare_browsers = config.spare_browsers;
-  pool_options.browser.executable_path = config.chromium_path;
-  pool_options.browser.node_path = config.node_path;
-  pool_options.browser.launcher_path = config.launcher_path;
-  pool_options.browser.log_path = config.browser_log;
-  pool_options.agent.heartbeat_interval = absl::Seconds(1);
-  pool_options.agent.key_ttl = absl::Seconds(5);
-  pool_options.agent.drain_timeout = absl::Seconds(config.drain_timeout_s);
-  pool_options.agent.logger = &logger;
-  absl::StatusOr<std::unique_ptr<LocalWorkerPool>> pool =
-      LocalWorkerPool::Create(registry->get(), pool_options);
-  if (!pool.ok()) return Fail(pool.status().ToString());
-  logger.Log({LogLevel::kInfo,
-              absl::StrCat("Starting ", config.local_workers, " local Chromium worker(s)"), {}});
-  if (absl::Status s = (*pool)->Start(); !s.ok()) {
-    return Fail(absl::StrCat("cannot start local workers: ", s.ToString()));
+  std::unique_ptr<LocalWorkerPool> pool;
+  if (!redis_mode) {
+    LocalPoolOptions pool_options;
+    pool_options.workers = config.local_workers;
+    pool_options.spare_browsers = config.spare_browsers;
+    pool_options.browser.executable_path = config.chromium_path;
+    pool_options.browser.node_path = config.node_path;
+    pool_options.browser.launcher_path = config.launcher_path;
+    pool_options.browser.log_path = config.browser_log;
+    pool_options.agent.heartbeat_interval = absl::Seconds(1);
+    pool_options.agent.key_ttl = absl::Seconds(5);
+    pool_options.agent.drain_timeout = absl::Seconds(config.drain_timeout_s);
+    pool_options.agent.logger = &logger;
+    absl::StatusOr<std::unique_ptr<LocalWorkerPool>> created =
+        LocalWorkerPool::Create(registry->get(), pool_options);
+    if (!created.ok()) return Fail(created.status().ToString());
+    pool = std::move(*created);
+    logger.Log({LogLevel::kInfo,
+                absl::StrCat("Starting ", config.local_workers, " local Chromium worker(s)"), {}});
+    if (absl::Status s = pool->Start(); !s.ok()) {
+      return Fail(absl::StrCat("cannot start local workers: ", s.ToString()));
+    }
   }
 
   RelayOptions relay_options;
@@ -98,11 +116,11 @@ int main(int argc, char** argv) {
   relay_options.logger = &logger;
   absl::StatusOr<std::unique_ptr<Relay>> relay = Relay::Create(relay_options, selector->get());
   if (!relay.ok()) {
-    (*pool)->Stop();
+    if (pool) pool->Stop();
     return Fail(absl::StrCat("error loading config: ", relay.status().message()));
   }
   if (absl::Status s = (*relay)->Start(); !s.ok()) {
-    (*pool)->Stop();
+    if (pool) pool->Stop();
     return Fail(s.ToString());
   }
   logger.Log({LogLevel::kInfo,
@@ -115,7 +133,7 @@ int main(int argc, char** argv) {
                            ", draining (grace ", config.shutdown_grace_s, "s)"),
               {}});
   (*relay)->Stop(absl::Seconds(config.shutdown_grace_s));
-  (*pool)->Stop();
+  if (pool) pool->Stop();
   relay->reset();
   selector->reset();
   logger.Log({LogLevel::kInfo, "Stopped", {}});

@@ -2,9 +2,13 @@
 //
 // Lifecycle of each worker it runs:
 //   launch browser ─► Register(available) ─► Heartbeat every heartbeat_interval …
-//     shutdown command (or browser crash) ─► a fresh browser is launched and registered under a
-//     new id first (make before break), then the old worker is set draining; once its active
-//     count is 0 or drain_timeout passed: status shutting-down, browser stopped, Deregister.
+//     shutdown command (or browser crash) ─► the worker is set draining; once its active count
+//     is 0 or drain_timeout passed: status shutting-down, browser stopped, Deregister.
+// What replaces a retired worker is WorkerAgentOptions::replacement: a fresh browser registered
+// under a new id before the old one drains (make before break, the default), a fresh browser
+// after the old one stopped (it can reuse the same port), or nothing (the agent is done; see
+// Wait()). The worker id is "<browser>:<uuid>", where <uuid> is taken from the endpoint path
+// /playwright/<uuid> when the browser server uses one, as upstream's worker does.
 // Re-registration after an expired key keeps the worker's own status (a draining worker stays
 // draining). A browser that crashes is deregistered at once and replaced.
 //
@@ -16,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -32,6 +37,13 @@ namespace pwgrid {
 // Makes a new running browser server. Called from the agent's thread.
 using BrowserFactory = std::function<absl::StatusOr<std::unique_ptr<BrowserServer>>()>;
 
+// What the agent does after a worker is recycled or its browser exits.
+enum class Replacement {
+  kOverlap,    // launch and register the replacement first, then drain the old worker
+  kAfterStop,  // drain and stop the old worker, then launch the replacement (same port possible)
+  kNone,       // no replacement: once the worker is retired the agent is done
+};
+
 struct WorkerAgentOptions {
   WorkerRegistry* registry = nullptr;  // required; must outlive the agent
   BrowserFactory browser_factory;      // required
@@ -40,6 +52,7 @@ struct WorkerAgentOptions {
   absl::Duration key_ttl = absl::Seconds(60);            // >= 3 x heartbeat_interval
   absl::Duration drain_timeout = absl::Minutes(5);       // >= 0
   absl::Duration restart_backoff = absl::Seconds(1);     // wait after a failed launch, > 0
+  Replacement replacement = Replacement::kOverlap;
   // Replaces a loopback or unspecified host in the advertised endpoint (upstream's
   // PRIVATE_HOSTNAME); empty: the endpoint is advertised as reported.
   std::string advertised_host;
@@ -67,6 +80,11 @@ class WorkerAgent {
   std::string current_worker_id() const;
   // Workers replaced so far (recycles and crashes).
   int64_t replacements() const;
+
+  // With Replacement::kNone: waits until the worker has been retired, at most `timeout`. Returns
+  // the reason ("drain_complete", "drain_timeout", "browser_exited"), or nullopt on timeout (and
+  // always nullopt with the other replacement modes, which never finish by themselves).
+  std::optional<std::string> Wait(absl::Duration timeout);
 
  private:
   class Impl;

@@ -71,6 +71,9 @@ namespace {
 
 constexpr char kJsonContentType[] = "text/plain; charset=utf-8";  // what Go sniffs for JSON text
 constexpr char kBody503[] = "{\"error\":{\"code\":503,\"message\":\"No available servers\"}}\n";
+// pwgrid: the registry (Redis) cannot be reached; upstream answers 500 at once (defect I7).
+constexpr char kBody503Registry[] =
+    "{\"error\":{\"code\":503,\"message\":\"Worker registry unavailable\"}}\n";
 constexpr char kBody500Internal[] =
     "{\"error\":{\"code\":500,\"message\":\"An internal error occurred\"}}\n";
 constexpr char kBody500Browser[] = "{\"error\":{\"code\":500,\"message\":\"Browser server error\"}}\n";
@@ -277,6 +280,11 @@ class Session : public std::enable_shared_from_this<Session> {
         Reject(503, kBody503, {"Retry-After: 1"}, false);
       } else if (absl::IsCancelled(s)) {
         Finish();  // the client left
+      } else if (absl::IsUnavailable(s)) {
+        shared_->Log(LogLevel::kError,
+                     absl::StrCat("Connection from ", remote_,
+                                  " rejected. Worker registry unavailable: ", s.message()));
+        Reject(503, kBody503Registry, {"Retry-After: 1"}, false);
       } else if (absl::IsResourceExhausted(s)) {
         shared_->Log(LogLevel::kWarn,
                      absl::StrCat("Connection from ", remote_, " rejected. ", s.message()));
