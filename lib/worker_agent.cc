@@ -106,6 +106,8 @@ class WorkerAgent::Impl {
       draining_.clear();
     }
     for (auto& w : all) Retire(*w, "agent_stop");
+    for (const std::string& id : pending_deregister_) Deregister(id);
+    pending_deregister_.clear();
   }
 
   std::optional<std::string> Wait(absl::Duration timeout) {
@@ -171,16 +173,26 @@ class WorkerAgent::Impl {
     }
   }
 
-  // Status shutting-down, browser stopped, deregistered.
+  // Status shutting-down, browser stopped, deregistered. With Replacement::kAfterStop a drained
+  // worker stays registered as shutting-down until its replacement is registered, so that other
+  // proxies see a recycle in progress (the recycle stagger of selection_policy.h) meanwhile.
   void Retire(Worker& w, const std::string& reason) {
     (void)options_.registry->SetStatus(w.info.id, WorkerStatus::kShuttingDown);
     (void)w.browser->Stop();
-    absl::Status s = options_.registry->Deregister(w.info.id);
     internal::Log(options_.logger, LogLevel::kInfo, "Worker stopped",
                   {{"workerId", w.info.id}, {"reason", reason}});
+    if (options_.replacement == Replacement::kAfterStop && reason != "agent_stop") {
+      pending_deregister_.push_back(w.info.id);
+      return;
+    }
+    Deregister(w.info.id);
+  }
+
+  void Deregister(const std::string& id) {
+    absl::Status s = options_.registry->Deregister(id);
     if (!s.ok()) {
       internal::Log(options_.logger, LogLevel::kWarn, absl::StrCat("Deregister failed: ", s.ToString()),
-                    {{"workerId", w.info.id}});
+                    {{"workerId", id}});
     }
   }
 
@@ -256,6 +268,8 @@ class WorkerAgent::Impl {
       if (!current_ && may_launch && options_.clock->Now() >= next_launch_attempt) {
         absl::StatusOr<std::unique_ptr<Worker>> fresh = LaunchWorker();
         if (fresh.ok()) {
+          for (const std::string& id : pending_deregister_) Deregister(id);
+          pending_deregister_.clear();
           absl::MutexLock lock(&mu_);
           current_ = std::move(*fresh);
         } else {
@@ -310,6 +324,8 @@ class WorkerAgent::Impl {
   int64_t replacements_ ABSL_GUARDED_BY(mu_) = 0;
   std::string finished_reason_ ABSL_GUARDED_BY(mu_);        // why the last worker was retired
   std::optional<std::string> finished_ ABSL_GUARDED_BY(mu_);  // set when a kNone agent is done
+  // Agent thread only (and Stop() after joining it).
+  std::vector<std::string> pending_deregister_;
   // Written under mu_ by the agent thread, which also reads it without the lock.
   std::unique_ptr<Worker> current_;
   std::vector<std::unique_ptr<Worker>> draining_ ABSL_GUARDED_BY(mu_);

@@ -82,6 +82,17 @@ inline std::vector<SelectionVector> TableVectors() {
        "B"},
       {"ties: then the smaller id", {W("B", 3, 1), W("A", 3, 1)}, 5, 50, BrowserType::kChromium,
        "A"},
+      // pwgrid's recycle stagger: A's next session would reach L while B drains: C is chosen.
+      {"stagger: no second worker reaches L while one drains",
+       {W("A", 9, 0), W("B", 10, 1, kDraining), W("C", 2, 0)}, 5, 10, BrowserType::kChromium, "C"},
+      {"stagger: a worker at L (not yet draining) counts as recycling",
+       {W("A", 9, 0), W("B", 10, 0), W("C", 2, 0)}, 5, 10, BrowserType::kChromium, "C"},
+      {"stagger: nothing else eligible: the client waits", {W("A", 9, 0), W("B", 10, 0)}, 5, 10,
+       BrowserType::kChromium, "none"},
+      {"stagger: dead and other-browser workers do not count",
+       {W("A", 9, 0), W("B", 10, 0, kDraining, false),
+        W("F", 10, 0, kDraining, true, BrowserType::kFirefox)},
+       5, 10, BrowserType::kChromium, "A"},
   };
 }
 

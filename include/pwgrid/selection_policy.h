@@ -8,6 +8,12 @@
 // smaller id (upstream left this last tie to Lua's hash order; pwgrid makes it deterministic).
 // The result is the best primary worker, else the best fallback worker, else none.
 //
+// pwgrid adds one rule, the recycle stagger: while a worker of the browser type is recycling
+// (alive, and draining, shutting down, or at its lifetime limit), a worker whose next session
+// would reach L (lifetime == L - 1) is not eligible. So at most one worker per browser type
+// recycles at a time, also under full load, where upstream's margin alone lets every worker
+// reach L together. The cost: that worker's remaining slots wait until the other recycle ends.
+//
 // The Redis selection script implements the same rule; a parity test holds them together.
 // Thread-safety: a pure function, reentrant.
 #ifndef PWGRID_SELECTION_POLICY_H_

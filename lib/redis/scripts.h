@@ -39,8 +39,9 @@ end
 )lua";
 
 // ARGV = {C, L, browser, leaseId, leaseTtlMs}. Upstream's rule (reference §4.1) with
-// deterministic ties (higher lifetime, lower active, smaller id), plus: a worker hash without an
-// endpoint is not eligible, and the reservation's lease is written in the same step.
+// deterministic ties (higher lifetime, lower active, smaller id) and pwgrid's recycle stagger
+// (selection_policy.h), plus: a worker hash without an endpoint is not eligible, and the
+// reservation's lease is written in the same step.
 inline const char kLuaSelect[] = R"lua(
 local C = tonumber(ARGV[1])
 local L = tonumber(ARGV[2])
@@ -73,18 +74,27 @@ local function better(w, a, l, bw, ba, bl)
   if a ~= ba then return a < ba end
   return w < bw
 end
-local pw, pa, pl, fw, fa, fl
+local candidates = {}
+local recycling = false  -- the recycle stagger: see selection_policy.h
 for wid, a in pairs(active) do
   local l = lifetime[wid] or 0
-  if a < C and l < L then
-    local key = 'worker:' .. wid
-    if redis.call('PTTL', key) > 0 then
-      local f = redis.call('HMGET', key, 'status', 'browserType', 'endpoint')
-      if f[1] == 'available' and f[2] == B and f[3] and f[3] ~= '' then
-        if l < L - margin and better(wid, a, l, pw, pa, pl) then pw, pa, pl = wid, a, l end
-        if better(wid, a, l, fw, fa, fl) then fw, fa, fl = wid, a, l end
+  local key = 'worker:' .. wid
+  if redis.call('PTTL', key) > 0 then
+    local f = redis.call('HMGET', key, 'status', 'browserType', 'endpoint')
+    if f[2] == B then
+      if f[1] ~= 'available' or l >= L then recycling = true end
+      if f[1] == 'available' and a < C and l < L and f[3] and f[3] ~= '' then
+        candidates[#candidates + 1] = {wid, a, l}
       end
     end
+  end
+end
+local pw, pa, pl, fw, fa, fl
+for _, c in ipairs(candidates) do
+  local wid, a, l = c[1], c[2], c[3]
+  if not (recycling and l == L - 1) then
+    if l < L - margin and better(wid, a, l, pw, pa, pl) then pw, pa, pl = wid, a, l end
+    if better(wid, a, l, fw, fa, fl) then fw, fa, fl = wid, a, l end
   end
 end
 local sel = pw or fw
