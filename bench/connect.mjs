@@ -1,7 +1,9 @@
 // Connect time of the real playwright-core client: through pwgrid against directly to the same
-// worker. Starts examples/relay_in_process (one Chromium worker behind an embedded Relay),
-// alternates direct and grid connects (connect + close), and prints p50/p95 of each.
-// Usage: node bench/connect.mjs <build dir> [connects per path, default 50]
+// worker. Alternates direct and grid connects (connect + close) and prints p50/p95 of each.
+//   embedded: examples/relay_in_process (one Chromium worker behind an embedded Relay);
+//   redis:    a redis-server, one pwgrid-worker and one pwgrid-server in Redis mode, all on
+//             loopback; "direct" is the endpoint the worker registered.
+// Usage: node bench/connect.mjs <build dir> [connects per path, default 50] [embedded|redis]
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
@@ -10,13 +12,37 @@ const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
 const build = process.argv[2] || 'build';
 const n = Number(process.argv[3] || 50);
+const mode = process.argv[4] || 'embedded';
+if (!['embedded', 'redis'].includes(mode)) throw new Error(`unknown mode ${mode}`);
 
-const host = spawn(`${build}/examples/relay_in_process`, [], { stdio: ['pipe', 'pipe', 'inherit'] });
 const urls = {};
-for await (const line of createInterface({ input: host.stdout })) {
-  const [kind, url] = line.split(' ');
-  urls[kind] = url;
-  if (urls.direct && urls.grid) break;
+let stopAll;
+if (mode === 'embedded') {
+  const host = spawn(`${build}/examples/relay_in_process`, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  for await (const line of createInterface({ input: host.stdout })) {
+    const [kind, url] = line.split(' ');
+    urls[kind] = url;
+    if (urls.direct && urls.grid) break;
+  }
+  stopAll = async () => {
+    host.stdin.end();
+    await new Promise((r) => host.on('exit', r));
+  };
+} else {
+  process.env.PWGRID_SERVER ??= `${build}/server/pwgrid-server`;
+  process.env.PWGRID_WORKER ??= `${build}/server/pwgrid-worker`;
+  const h = await import('../tests/e2e/redis_harness.mjs');
+  const { stopGrid } = await import('../tests/e2e/grid_harness.mjs');
+  const rds = await h.startRedis();
+  const worker = await h.startWorker(rds.port, { HEARTBEAT_INTERVAL: '5', REDIS_KEY_TTL: '15' });
+  const proxy = await h.startProxy(rds.port, { MAX_LIFETIME_SESSIONS: '1000000' });
+  urls.direct = (await h.hgetall(rds.port, `worker:${worker.ids[0]}`)).endpoint;
+  urls.grid = `ws://127.0.0.1:${proxy.port}/?browser=chromium`;
+  stopAll = async () => {
+    await stopGrid(proxy);
+    await h.stopProcess(worker);
+    await rds.stop('SIGTERM');
+  };
 }
 
 async function connectOnce(url) {
@@ -42,7 +68,6 @@ const row = (name, xs) => `| ${name} | ${q(xs, 0.5).toFixed(2)} | ${q(xs, 0.95).
 console.log(`| path (${n} connects each, interleaved) | p50 ms | p95 ms |`);
 console.log('|---|---|---|');
 console.log(row('direct to the worker', direct));
-console.log(row('through pwgrid (embedded)', grid));
+console.log(row(`through pwgrid (${mode})`, grid));
 console.log(`| difference | ${(q(grid, 0.5) - q(direct, 0.5)).toFixed(2)} | ${(q(grid, 0.95) - q(direct, 0.95)).toFixed(2)} |`);
-host.stdin.end();
-await new Promise((r) => host.on('exit', r));
+await stopAll();
