@@ -194,6 +194,9 @@ class RedisWorkerRegistry : public WorkerRegistry {
                                  pub.ok() ? pub->str : pub.status().ToString()),
                     {{"workerId", Str(id)}});
     }
+    // Watchers of this object hear of it at once, even before the subscription is up; the
+    // pub/sub copy may arrive too (a shutdown event is idempotent for its listeners).
+    Notify({RegistryEvent::Kind::kShutdownRequested, Str(id)});
     return true;
   }
 
