@@ -3,7 +3,8 @@
 //   embedded: examples/relay_in_process (one Chromium worker behind an embedded Relay);
 //   redis:    a redis-server, one pwgrid-worker and one pwgrid-server in Redis mode, all on
 //             loopback; "direct" is the endpoint the worker registered.
-// Usage: node bench/connect.mjs <build dir> [connects per path, default 50] [embedded|redis]
+// Usage: node bench/connect.mjs <build dir> [connects per path, default 50] [embedded|redis] [--json]
+// --json: the last line is {"direct":{"p50","p95","p99"},"grid":{…}} in ms.
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
@@ -13,6 +14,7 @@ const { chromium } = require('playwright-core');
 const build = process.argv[2] || 'build';
 const n = Number(process.argv[3] || 50);
 const mode = process.argv[4] || 'embedded';
+const json = process.argv.includes('--json');
 if (!['embedded', 'redis'].includes(mode)) throw new Error(`unknown mode ${mode}`);
 
 const urls = {};
@@ -63,6 +65,12 @@ const direct = [], grid = [];
 for (let i = 0; i < n; i++) {
   direct.push(await connectOnce(urls.direct));
   grid.push(await connectOnce(urls.grid));
+}
+if (json) {
+  const qs = (xs) => ({ p50: q(xs, 0.5), p95: q(xs, 0.95), p99: q(xs, 0.99) });
+  await stopAll();
+  console.log(JSON.stringify({ direct: qs(direct), grid: qs(grid) }));
+  process.exit(0);
 }
 const row = (name, xs) => `| ${name} | ${q(xs, 0.5).toFixed(2)} | ${q(xs, 0.95).toFixed(2)} |`;
 console.log(`| path (${n} connects each, interleaved) | p50 ms | p95 ms |`);
