@@ -188,7 +188,7 @@ def start_nginx(upstream_port, tmp, workers=2, buffer="64k"):
     with open(conf, "w") as f:
         f.write(NGINX_CONF.format(workers=workers, tmp=tmp, port=port, upstream=upstream_port, buffer=buffer,
                                   busy=f"{2 * int(buffer.rstrip('k'))}k",
-                                  nofile=nofile, connections=nofile // 2))
+                                  nofile=nofile, connections=nofile - 100))
     p = start([NGINX, "-p", tmp, "-c", conf])
     wait_port(port, p, "nginx")
     return Component(p, port, lambda: children(p.pid))
@@ -410,6 +410,8 @@ def report(results, cfg, out, seconds):
     lines += [""] + [f"- {m}" for m in machine()] + [""]
     if cfg.smoke:
         lines += ["**Smoke mode: tiny counts, not a measurement.**", ""]
+    lines += ["Earlier hand-run measurements (issues 2 and 3: Playwright connect, cross-proxy wake-up, "
+              "slots after a proxy SIGKILL) are in `bench/EARLIER.md`.", ""]
 
     lines += ["## Summary: targets", "", "| target | measured (median) | ratio / limit | met |", "|---|---|---|---|"]
 
