@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "bench/bench_args.h"
 #include "pwgrid/redis_worker_registry.h"
 #include "pwgrid/relay.h"
 #include "pwgrid/selector.h"
@@ -23,21 +24,17 @@
 
 namespace {
 
-int Fail(const std::string& what) {
-  std::fprintf(stderr, "relay_host: %s\n", what.c_str());
-  return 1;
-}
+int Fail(const std::string& what) { return pwgrid::bench::Fail("relay_host", what); }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> args = {{"workers", ""},   {"registry", "memory"}, {"redis_port", "6379"},
-                                             {"io_threads", "2"}, {"buffer_bytes", "65536"}};
-  for (int i = 1; i < argc; ++i) {
-    std::vector<std::string> kv = absl::StrSplit(argv[i], absl::MaxSplits('=', 1));
-    if (kv.size() != 2 || !args.contains(kv[0])) return Fail(std::string("bad argument ") + argv[i]);
-    args[kv[0]] = kv[1];
-  }
+  std::optional<std::map<std::string, std::string>> parsed =
+      pwgrid::bench::ParseArgs("relay_host", argc, argv,
+                               {{"workers", ""}, {"registry", "memory"}, {"redis_port", "6379"},
+                                {"io_threads", "2"}, {"buffer_bytes", "65536"}});
+  if (!parsed) return 1;
+  std::map<std::string, std::string>& args = *parsed;
   int redis_port = 0, io_threads = 0;
   size_t buffer_bytes = 0;
   if (!absl::SimpleAtoi(args["redis_port"], &redis_port) || !absl::SimpleAtoi(args["io_threads"], &io_threads) ||

@@ -40,8 +40,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start(args, **kw):
-    p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, **kw)
+def start(args, stdin_stops=True):
+    """stdin_stops: the tool exits when its stdin closes (ours); others (nginx, redis) get SIGTERM."""
+    p = subprocess.Popen(args, stdin=subprocess.PIPE if stdin_stops else subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, text=True)
     PROCS.append(p)
     return p
 
@@ -51,11 +53,10 @@ def stop(p, sig=signal.SIGTERM):
         try:
             if p.stdin:
                 p.stdin.close()
-        except OSError:
+                p.wait(timeout=3)
+        except (OSError, subprocess.TimeoutExpired):
             pass
-        try:
-            p.wait(timeout=3)
-        except subprocess.TimeoutExpired:
+        if p.poll() is None:
             p.send_signal(sig)
             try:
                 p.wait(timeout=10)
@@ -189,7 +190,7 @@ def start_nginx(upstream_port, tmp, workers=2, buffer="64k"):
         f.write(NGINX_CONF.format(workers=workers, tmp=tmp, port=port, upstream=upstream_port, buffer=buffer,
                                   busy=f"{2 * int(buffer.rstrip('k'))}k",
                                   nofile=nofile, connections=nofile - 100))
-    p = start([NGINX, "-p", tmp, "-c", conf])
+    p = start([NGINX, "-p", tmp, "-c", conf], stdin_stops=False)
     wait_port(port, p, "nginx")
     return Component(p, port, lambda: children(p.pid))
 
@@ -209,7 +210,7 @@ def wait_port(port, p, what):
 def start_redis():
     port = free_port()
     p = start(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-               "--loglevel", "warning"])
+               "--loglevel", "warning"], stdin_stops=False)
     wait_port(port, p, "redis-server")
     return p, port
 

@@ -16,16 +16,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "bench/bench_args.h"
 #include "pwgrid/redis_worker_registry.h"
 #include "pwgrid/testing/redis_server.h"
 #include "pwgrid/worker_registry.h"
 
 namespace {
-
-int Fail(const std::string& what) {
-  std::fprintf(stderr, "selection: %s\n", what.c_str());
-  return 1;
-}
 
 // used_cpu_sys + used_cpu_user of the Redis server, seconds.
 double RedisCpu(const pwgrid::testing::RedisServer& server) {
@@ -42,21 +38,23 @@ double RedisCpu(const pwgrid::testing::RedisServer& server) {
   return total;
 }
 
+int Fail(const std::string& what) { return pwgrid::bench::Fail("selection", what); }
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> args = {{"mode", "redis"}, {"workers", "1000"}, {"count", "2000"}};
-  for (int i = 1; i < argc; ++i) {
-    std::vector<std::string> kv = absl::StrSplit(argv[i], absl::MaxSplits('=', 1));
-    if (kv.size() != 2 || !args.contains(kv[0])) return Fail(std::string("bad argument ") + argv[i]);
-    args[kv[0]] = kv[1];
-  }
+  std::optional<std::map<std::string, std::string>> parsed =
+      pwgrid::bench::ParseArgs("selection", argc, argv,
+                               {{"mode", "redis"}, {"workers", "1000"}, {"count", "2000"}});
+  if (!parsed) return 1;
+  std::map<std::string, std::string>& args = *parsed;
   int workers = 0, count = 0;
   if (!absl::SimpleAtoi(args["workers"], &workers) || workers < 1 || !absl::SimpleAtoi(args["count"], &count) ||
       count < 1) {
     return Fail("workers and count must be positive integers");
   }
   const bool redis = args["mode"] == "redis";
+  if (!redis && args["mode"] != "memory") return Fail("mode must be redis or memory");
   std::unique_ptr<pwgrid::testing::RedisServer> server;
   absl::StatusOr<std::unique_ptr<pwgrid::WorkerRegistry>> registry;
   if (redis) {

@@ -26,6 +26,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "bench/bench_args.h"
 #include "pwgrid/redis_worker_registry.h"
 #include "pwgrid/selector.h"
 #include "pwgrid/testing/redis_server.h"
@@ -43,21 +44,17 @@ struct Shared {
   SteadyClock::time_point last_served;
 };
 
-int Fail(const std::string& what) {
-  std::fprintf(stderr, "wakeup: %s\n", what.c_str());
-  return 1;
-}
+int Fail(const std::string& what) { return pwgrid::bench::Fail("wakeup", what); }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> args = {{"mode", "redis"}, {"proxies", "2"}, {"slots", "1"},
-                                             {"waiters", "1"},  {"rounds", "200"}, {"holder", "0"}};
-  for (int i = 1; i < argc; ++i) {
-    std::vector<std::string> kv = absl::StrSplit(argv[i], absl::MaxSplits('=', 1));
-    if (kv.size() != 2 || !args.contains(kv[0])) return Fail(std::string("bad argument ") + argv[i]);
-    args[kv[0]] = kv[1];
-  }
+  std::optional<std::map<std::string, std::string>> parsed =
+      pwgrid::bench::ParseArgs("wakeup", argc, argv,
+                               {{"mode", "redis"}, {"proxies", "2"}, {"slots", "1"},
+                                {"waiters", "1"}, {"rounds", "200"}, {"holder", "0"}});
+  if (!parsed) return 1;
+  std::map<std::string, std::string>& args = *parsed;
   int proxies = 0, slots = 0, waiters = 0, rounds = 0, holder = 0;
   if (!absl::SimpleAtoi(args["proxies"], &proxies) || proxies < 1 ||
       !absl::SimpleAtoi(args["slots"], &slots) || slots < 1 ||
