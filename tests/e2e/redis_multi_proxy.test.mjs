@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { session, startPageServer, stopGrid } from './grid_harness.mjs';
+import { session, stopGrid } from './grid_harness.mjs';
 import { hgetall, redis, sleep, startProxy, startRedis, startWorker, stopProcess, waitFor } from './redis_harness.mjs';
 
 const C = 5;
@@ -16,14 +16,12 @@ const L = 12;
 const CLIENTS = 30;
 const SESSIONS_PER_CLIENT = 2;
 let rds;
-let pages;
 let pageUrl;
 const proxies = [];
 const workers = [];
 
 before(async () => {
   rds = await startRedis();
-  pages = await startPageServer();
   // A light page: the test is about routing and accounting, and the 2-core CI machine runs 15
   // pages at once here.
   pageUrl = 'data:text/html,<title>load</title>';
@@ -37,7 +35,6 @@ after(async () => {
   for (const p of proxies) await stopGrid(p);
   for (const w of workers) await stopProcess(w);
   if (rds) await rds.stop('SIGTERM');
-  if (pages) pages.close();
 });
 
 test('2 proxies, 3 workers, 30 concurrent sessions: never above C, counts return to 0, one recycle at a time', async (t) => {
