@@ -1,11 +1,18 @@
 // Relay::Impl: accept loop, HTTP surface, worker selection, handshake forwarding and the byte
 // relay. C++17 island: the only place besides lib/testing/net that includes Asio.
 //
-// Each client connection is a Session on its own strand. After the worker's 101 the session copies
-// bytes: one read and at most one write in flight per direction, so a slow reader stops the other
-// side's reads (backpressure) and memory per session is two fixed buffers. Frame headers are
-// parsed only in the worker-to-client direction, to know when a 1011 close frame can be injected
-// if the worker dies.
+// Threads: each I/O thread runs its own io_context (concurrency hint 1). The acceptor hands each
+// new connection to the next thread in turn, and a session's sockets, timers and handlers stay on
+// that thread for its whole life: no strands, no locks and no cross-thread wake-ups on the data
+// path. Only the selector's answer and Stop() are posted in from other threads.
+//
+// Byte relay (as nginx does it): after the worker's 101 each direction is a Pipe that waits for
+// readiness, then reads and writes with non-blocking calls until the source is drained
+// (EAGAIN), a bounded number of rounds per wake-up. A pipe borrows a buffer from its thread's
+// pool only while bytes are in flight, so an idle session holds no buffer at all. A pipe whose
+// destination is full keeps its buffer and stops reading its source (backpressure). Frame
+// headers are parsed only in the worker-to-client direction, to know when a 1011 close frame can
+// be injected if the worker dies.
 #include "pwgrid/relay.h"
 
 #include <sys/socket.h>
@@ -13,6 +20,8 @@
 #include <asio.hpp>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
+#include <new>
 #include <memory>
 #include <optional>
 #include <string>
@@ -82,6 +91,42 @@ constexpr char kBody426[] = "{\"message\":\"This endpoint is for WebSocket conne
 
 class Session;
 
+// One I/O thread: its io_context, its pool of free relay buffers and its byte counters. Only the
+// thread itself touches the pool; the counters are read by Relay::stats().
+struct FreeBuffer {
+  void operator()(char* p) const { std::free(p); }
+};
+using Buffer = std::unique_ptr<char, FreeBuffer>;
+
+struct IoThread {
+  explicit IoThread(size_t buffer_bytes) : buffer_bytes(buffer_bytes) {}
+
+  // Page-aligned: the kernel copies to and from aligned memory measurably faster.
+  Buffer TakeBuffer() {
+    if (free_buffers.empty()) {
+      Buffer b(static_cast<char*>(std::aligned_alloc(4096, (buffer_bytes + 4095) / 4096 * 4096)));
+      if (!b) throw std::bad_alloc();
+      return b;
+    }
+    Buffer b = std::move(free_buffers.back());
+    free_buffers.pop_back();
+    return b;
+  }
+  void GiveBuffer(Buffer b) {
+    if (b && free_buffers.size() < kMaxFreeBuffers) free_buffers.push_back(std::move(b));
+  }
+
+  static constexpr size_t kMaxFreeBuffers = 256;
+  const size_t buffer_bytes;
+  std::vector<Buffer> free_buffers;
+  alignas(64) std::atomic<int64_t> bytes_to_workers{0};
+  std::atomic<int64_t> bytes_to_clients{0};
+  // After the pool: destroying the io_context destroys the handlers it still holds, and with
+  // them sessions, which free their buffers themselves.
+  asio::io_context io{1};
+  std::thread thread;
+};
+
 // State shared by the Relay and its sessions; sessions keep it alive while they finish.
 struct Shared {
   RelayOptions options;
@@ -90,8 +135,6 @@ struct Shared {
   std::atomic<int64_t> active{0};
   std::atomic<int64_t> total{0};
   std::atomic<int64_t> rejected{0};
-  std::atomic<int64_t> bytes_to_workers{0};
-  std::atomic<int64_t> bytes_to_clients{0};
   absl::Mutex mu;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions ABSL_GUARDED_BY(mu);
 
@@ -103,8 +146,9 @@ struct Shared {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(std::shared_ptr<Shared> shared, tcp::socket socket)
+  Session(std::shared_ptr<Shared> shared, IoThread* home, tcp::socket socket)
       : shared_(std::move(shared)),
+        home_(home),
         client_(std::move(socket)),
         worker_(client_.get_executor()),
         timer_(client_.get_executor()),
@@ -410,10 +454,11 @@ class Session : public std::enable_shared_from_this<Session> {
     // Bytes after the head are the worker's first frames.
     down_frames_.Consume(reinterpret_cast<const unsigned char*>(worker_head_.data()) + n,
                          worker_head_.size() - n);
-    shared_->bytes_to_clients.fetch_add(static_cast<int64_t>(worker_head_.size() - n),
-                                        std::memory_order_relaxed);
-    up_buf_.reset(new char[shared_->options.buffer_bytes]);
-    down_buf_.reset(new char[shared_->options.buffer_bytes]);
+    home_->bytes_to_clients.fetch_add(static_cast<int64_t>(worker_head_.size() - n),
+                                      std::memory_order_relaxed);
+    asio::error_code ignored;
+    client_.non_blocking(true, ignored);
+    worker_.non_blocking(true, ignored);
     auto self = shared_from_this();
     asio::async_write(client_, asio::buffer(worker_head_), [self](const asio::error_code& e, size_t) {
       std::string().swap(self->worker_head_);
@@ -421,16 +466,16 @@ class Session : public std::enable_shared_from_this<Session> {
         self->Finish();
         return;
       }
-      self->ReadDown();
+      self->Pump(self->down_);
       if (self->in_.empty()) {
-        self->ReadUp();
+        self->Pump(self->up_);
       } else {  // the client sent frames before the 101: pass them on first
         asio::async_write(self->worker_, asio::buffer(self->in_), [self](const asio::error_code& e2, size_t) {
           std::string().swap(self->in_);
           if (e2) {
             self->Finish();
           } else {
-            self->ReadUp();
+            self->Pump(self->up_);
           }
         });
       }
@@ -473,48 +518,68 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // ---- byte relay -------------------------------------------------------------------------
-  void ReadUp() {
+  // One direction of the relay. `buf` holds bytes [begin, end) not yet written to `to`.
+  struct Pipe {
+    tcp::socket* from;
+    tcp::socket* to;
+    bool to_worker;
+    Buffer buf;
+    size_t begin = 0;
+    size_t end = 0;
+  };
+
+  // Moves bytes until the source has none (then waits for it to become readable) or the
+  // destination is full (then waits for it to become writable). After kRoundsPerWake reads or
+  // writes it lets the thread's other sessions run, then goes on.
+  void Pump(Pipe& p) {
+    static constexpr int kRoundsPerWake = 32;
+    for (int round = 0; round < kRoundsPerWake; ++round) {
+      if (finished_) return;
+      asio::error_code ec;
+      if (p.begin < p.end) {
+        const size_t n = p.to->write_some(asio::buffer(p.buf.get() + p.begin, p.end - p.begin), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+          Await(p, *p.to, tcp::socket::wait_write);
+        } else if (ec) {
+          Finish();
+        } else {
+          p.begin += n;
+          continue;
+        }
+        return;
+      }
+      if (!p.buf) p.buf = home_->TakeBuffer();
+      const size_t n = p.from->read_some(asio::buffer(p.buf.get(), home_->buffer_bytes), ec);
+      if (ec) {
+        home_->GiveBuffer(std::move(p.buf));
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+          Await(p, *p.from, tcp::socket::wait_read);
+        } else if (p.to_worker) {
+          UpEnded();
+        } else {
+          DownEnded();
+        }
+        return;
+      }
+      p.begin = 0;
+      p.end = n;
+      if (p.to_worker) {
+        home_->bytes_to_workers.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
+      } else {
+        down_frames_.Consume(reinterpret_cast<const unsigned char*>(p.buf.get()), n);
+        home_->bytes_to_clients.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
+      }
+    }
     auto self = shared_from_this();
-    client_.async_read_some(asio::buffer(up_buf_.get(), shared_->options.buffer_bytes),
-                            [self](const asio::error_code& ec, size_t n) {
-                              if (ec) {
-                                self->UpEnded();
-                                return;
-                              }
-                              self->shared_->bytes_to_workers.fetch_add(static_cast<int64_t>(n),
-                                                                        std::memory_order_relaxed);
-                              asio::async_write(self->worker_, asio::buffer(self->up_buf_.get(), n),
-                                                [self](const asio::error_code& e, size_t) {
-                                                  if (e) {
-                                                    self->Finish();
-                                                  } else {
-                                                    self->ReadUp();
-                                                  }
-                                                });
-                            });
+    asio::post(client_.get_executor(), [self, &p] { self->Pump(p); });
   }
 
-  void ReadDown() {
+  void Await(Pipe& p, tcp::socket& socket, tcp::socket::wait_type what) {
     auto self = shared_from_this();
-    worker_.async_read_some(asio::buffer(down_buf_.get(), shared_->options.buffer_bytes),
-                            [self](const asio::error_code& ec, size_t n) {
-                              if (ec) {
-                                self->DownEnded();
-                                return;
-                              }
-                              self->down_frames_.Consume(
-                                  reinterpret_cast<const unsigned char*>(self->down_buf_.get()), n);
-                              self->shared_->bytes_to_clients.fetch_add(static_cast<int64_t>(n),
-                                                                        std::memory_order_relaxed);
-                              asio::async_write(self->client_, asio::buffer(self->down_buf_.get(), n),
-                                                [self](const asio::error_code& e, size_t) {
-                                                  if (e) {
-                                                    self->Finish();
-                                                  } else {
-                                                    self->ReadDown();
-                                                  }
-                                                });
-                            });
+    socket.async_wait(what, [self, &p](const asio::error_code& ec) {
+      // Other errors show up in the next read or write.
+      if (ec != asio::error::operation_aborted) self->Pump(p);
+    });
   }
 
   // The client stopped sending (close handshake done, or it went away): tell the worker.
@@ -574,6 +639,8 @@ class Session : public std::enable_shared_from_this<Session> {
     linger_.cancel();
     client_.close(ignored);
     worker_.close(ignored);
+    home_->GiveBuffer(std::move(up_.buf));
+    home_->GiveBuffer(std::move(down_.buf));
     if (established_) {
       shared_->active.fetch_sub(1, std::memory_order_relaxed);
       shared_->Log(LogLevel::kDebug, absl::StrCat("Proxy connection closed (", remote_, " <-> ",
@@ -591,6 +658,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   std::shared_ptr<Shared> shared_;
+  IoThread* const home_;  // outlives the session's handlers
   tcp::socket client_;
   tcp::socket worker_;
   asio::steady_timer timer_;
@@ -610,8 +678,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool up_done_ = false;
   bool down_done_ = false;
   bool finished_ = false;
-  std::unique_ptr<char[]> up_buf_;
-  std::unique_ptr<char[]> down_buf_;
+  Pipe up_{&client_, &worker_, /*to_worker=*/true, nullptr, 0, 0};
+  Pipe down_{&worker_, &client_, /*to_worker=*/false, nullptr, 0, 0};
   internal::FrameTracker down_frames_;
 };
 
@@ -619,10 +687,14 @@ class Session : public std::enable_shared_from_this<Session> {
 
 class Relay::Impl {
  public:
-  Impl(const RelayOptions& options, Selector* selector)
-      : shared_(std::make_shared<Shared>()), acceptor_(io_), accept_retry_(io_) {
+  Impl(const RelayOptions& options, Selector* selector) : shared_(std::make_shared<Shared>()) {
     shared_->options = options;
     shared_->selector = selector;
+    for (int i = 0; i < options.io_threads; ++i) {
+      threads_.push_back(std::make_unique<IoThread>(options.buffer_bytes));
+    }
+    acceptor_.emplace(threads_[0]->io);
+    accept_retry_.emplace(threads_[0]->io);
   }
 
   ~Impl() { Stop(absl::ZeroDuration()); }
@@ -634,20 +706,22 @@ class Relay::Impl {
     const asio::ip::address addr = asio::ip::make_address(shared_->options.listen_address, ec);
     if (ec) return absl::InvalidArgumentError(absl::StrCat("bad listen address: ", ec.message()));
     tcp::endpoint ep(addr, shared_->options.port);
-    acceptor_.open(ep.protocol(), ec);
-    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(ep, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    acceptor_->open(ep.protocol(), ec);
+    if (!ec) acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor_->bind(ep, ec);
+    if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
       asio::error_code ignored;
-      acceptor_.close(ignored);
+      acceptor_->close(ignored);
       return absl::UnavailableError(absl::StrCat("cannot listen on ", shared_->options.listen_address,
                                                  ":", shared_->options.port, ": ", ec.message()));
     }
-    port_ = acceptor_.local_endpoint(ec).port();
-    work_.emplace(asio::make_work_guard(io_));
+    port_ = acceptor_->local_endpoint(ec).port();
     DoAccept();
-    for (int i = 0; i < shared_->options.io_threads; ++i) threads_.emplace_back([this] { io_.run(); });
+    for (auto& t : threads_) {
+      work_.push_back(asio::make_work_guard(t->io));
+      t->thread = std::thread([io = &t->io] { io->run(); });
+    }
     state_ = State::kRunning;
     return absl::OkStatus();
   }
@@ -662,8 +736,10 @@ class Relay::Impl {
     s.active_sessions = shared_->active.load();
     s.total_sessions = shared_->total.load();
     s.rejected_requests = shared_->rejected.load();
-    s.bytes_to_workers = shared_->bytes_to_workers.load();
-    s.bytes_to_clients = shared_->bytes_to_clients.load();
+    for (const auto& t : threads_) {
+      s.bytes_to_workers += t->bytes_to_workers.load(std::memory_order_relaxed);
+      s.bytes_to_clients += t->bytes_to_clients.load(std::memory_order_relaxed);
+    }
     return s;
   }
 
@@ -677,22 +753,21 @@ class Relay::Impl {
       state_ = State::kStopping;
     }
     shared_->stopping.store(true);
-    asio::post(io_, [this] {
+    asio::post(threads_[0]->io, [this] {
       asio::error_code ignored;
-      acceptor_.close(ignored);
-      accept_retry_.cancel();
+      acceptor_->close(ignored);
+      accept_retry_->cancel();
     });
     ForEachSession([](const std::shared_ptr<Session>& s) { s->CancelWaiting(); });
     const absl::Time deadline = absl::Now() + grace;
     while (shared_->active.load() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
     ForEachSession([](const std::shared_ptr<Session>& s) { s->ForceClose(); });
-    work_.reset();
+    work_.clear();
     // Sessions end as their cancelled operations complete; bound the wait all the same.
     const absl::Time hard = absl::Now() + absl::Seconds(5);
     while (SessionCount() > 0 && absl::Now() < hard) absl::SleepFor(absl::Milliseconds(5));
-    io_.stop();
-    for (std::thread& t : threads_) t.join();
-    threads_.clear();
+    for (auto& t : threads_) t->io.stop();
+    for (auto& t : threads_) t->thread.join();
     absl::MutexLock lock(&mu_);
     state_ = State::kStopped;
   }
@@ -700,21 +775,23 @@ class Relay::Impl {
  private:
   enum class State { kCreated, kRunning, kStopping, kStopped };
 
+  // Runs on thread 0. Each accepted connection belongs to the next I/O thread in turn.
   void DoAccept() {
-    acceptor_.async_accept(asio::make_strand(io_), [this](const asio::error_code& ec, tcp::socket socket) {
+    IoThread* home = threads_[next_thread_++ % threads_.size()].get();
+    acceptor_->async_accept(home->io, [this, home](const asio::error_code& ec, tcp::socket socket) {
       if (!ec) {
-        auto session = std::make_shared<Session>(shared_, std::move(socket));
+        auto session = std::make_shared<Session>(shared_, home, std::move(socket));
         {
           absl::MutexLock lock(&shared_->mu);
           shared_->sessions.emplace(session.get(), session);
         }
         asio::post(session->executor(), [session] { session->Start(); });
       }
-      if (!acceptor_.is_open() || shared_->stopping.load()) return;
+      if (!acceptor_->is_open() || shared_->stopping.load()) return;
       if (ec && ec != asio::error::operation_aborted) {
         // e.g. too many open files: back off instead of spinning.
-        accept_retry_.expires_after(std::chrono::milliseconds(50));
-        accept_retry_.async_wait([this](const asio::error_code& e) {
+        accept_retry_->expires_after(std::chrono::milliseconds(50));
+        accept_retry_->async_wait([this](const asio::error_code& e) {
           if (!e) DoAccept();
         });
         return;
@@ -742,11 +819,12 @@ class Relay::Impl {
   }
 
   std::shared_ptr<Shared> shared_;
-  asio::io_context io_;  // declared before everything that holds I/O objects
-  tcp::acceptor acceptor_;
-  asio::steady_timer accept_retry_;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
-  std::vector<std::thread> threads_;
+  // Declared before everything that holds I/O objects of theirs.
+  std::vector<std::unique_ptr<IoThread>> threads_;
+  std::optional<tcp::acceptor> acceptor_;         // on threads_[0]
+  std::optional<asio::steady_timer> accept_retry_;  // on threads_[0]
+  size_t next_thread_ = 0;                        // touched by thread 0 only (and Start)
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   mutable absl::Mutex mu_;
   State state_ ABSL_GUARDED_BY(mu_) = State::kCreated;
   uint16_t port_ ABSL_GUARDED_BY(mu_) = 0;
