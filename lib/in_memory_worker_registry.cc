@@ -1,5 +1,7 @@
 // The in-process WorkerRegistry: one mutex over a map of workers. Leases are kept per worker, so
 // a worker's active count is the number of its live leases and Release() is idempotent.
+// Reserve() applies the rule to light views of the records (no copies; linear in N, which on one
+// machine is small) and runs the reaper at most once a second.
 #include <algorithm>
 #include <atomic>
 #include <map>
@@ -12,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "lib/log_util.h"
+#include "lib/selection_core.h"
 #include "lib/status_util.h"
 #include "pwgrid/selection_policy.h"
 #include "pwgrid/worker_registry.h"
@@ -98,11 +101,21 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
   absl::StatusOr<std::optional<Reservation>> Reserve(const ReserveRequest& request) override {
     absl::MutexLock lock(&mu_);
     const absl::Time now = options_.clock->Now();
-    ReapLocked(now);
-    std::vector<WorkerLoad> loads = SnapshotLocked(now);
-    std::optional<size_t> chosen = ChooseWorker(loads, request.browser, request.limits);
+    if (now >= next_reap_) {
+      ReapLocked(now);
+      next_reap_ = now + absl::Seconds(1);
+    }
+    // Views, not copies: selection reads every worker but copies only the chosen one.
+    views_.clear();
+    records_.clear();
+    for (auto& [id, rec] : workers_) {
+      views_.push_back({id, rec.info.browser, rec.info.status,
+                        static_cast<int64_t>(rec.leases.size()), rec.lifetime, rec.expires_at > now});
+      records_.push_back(&rec);
+    }
+    std::optional<size_t> chosen = internal::ChooseLoad(views_, request.browser, request.limits);
     if (!chosen) return std::optional<Reservation>();
-    Record& r = workers_.at(loads[*chosen].info.id);
+    Record& r = *records_[*chosen];
     Reservation out;
     out.worker = r.info;
     out.lease_id = absl::StrCat("lease-", ++next_lease_);
@@ -189,6 +202,9 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
   absl::Mutex mu_;
   std::map<std::string, Record, std::less<>> workers_ ABSL_GUARDED_BY(mu_);
   int64_t next_lease_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time next_reap_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  std::vector<internal::LoadView> views_ ABSL_GUARDED_BY(mu_);  // Reserve()'s scratch space
+  std::vector<Record*> records_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex listeners_mu_;
   std::map<int64_t, RegistryListener> listeners_ ABSL_GUARDED_BY(listeners_mu_);

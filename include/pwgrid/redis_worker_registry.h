@@ -17,7 +17,12 @@
 // re-created).
 //
 // Selection runs inside Redis as one Lua script (EVALSHA, reloaded on NOSCRIPT) that applies the
-// same rule as ChooseWorker() (selection_policy.h) to the workers listed in the active hash.
+// same rule as ChooseWorker() (selection_policy.h) to the workers listed in the active hash. It
+// reads them through pwgrid's index (`pwgrid:idx:<browser>` and friends, see lib/redis/scripts.h):
+// O(log N) per lifetime level instead of upstream's scan of every worker. Workers registered by
+// upstream's own worker are indexed as soon as a selection sees the active hash change size; a
+// status an upstream worker sets by itself, or counters an upstream proxy changes, are picked up
+// when selection visits that worker or by the periodic re-index (reindex_interval).
 //
 // Outages: calls fail fast with Unavailable while Redis is unreachable; the registry reconnects
 // with an exponential backoff and re-creates leases Redis lost when it comes back.
@@ -56,6 +61,8 @@ struct RedisRegistryOptions {
   absl::Duration lease_sweep_interval = absl::Seconds(1);
   // Upstream's REAPER_RUN_INTERVAL: removes counter entries of workers whose key is gone, > 0.
   absl::Duration reaper_interval = absl::Seconds(300);
+  // Full re-index of the selection index, by one proxy per interval (a Redis lock key), > 0.
+  absl::Duration reindex_interval = absl::Seconds(10);
   // Upstream's SHUTDOWN_COMMAND_TTL: lifetime of the `worker:cmd:` key, >= 1 s.
   absl::Duration shutdown_command_ttl = absl::Seconds(60);
   // Listen on pub/sub for capacity and shutdown events (Watch). Off: Watch() listeners are only
@@ -71,11 +78,6 @@ struct RedisRegistryOptions {
 // fail with Unavailable until a reconnect succeeds (see Ping()).
 absl::StatusOr<std::unique_ptr<WorkerRegistry>> NewRedisWorkerRegistry(
     const RedisRegistryOptions& options);
-
-// The Lua source of the selection script, for tools and tests. It takes no KEYS and
-// ARGV = {C, L, browser, leaseId, leaseTtlMs}; it returns nil, or
-// {workerId, active, lifetime, id, endpoint, status, startedAt, playwrightVersion}.
-const std::string& RedisSelectScriptSource();
 
 }  // namespace pwgrid
 

@@ -44,8 +44,10 @@ absl::Status RedisRegistryOptions::Validate() const {
     return absl::InvalidArgumentError("reconnect backoff must be positive, with min <= max");
   }
   if (lease_ttl < absl::Seconds(1)) return absl::InvalidArgumentError("lease_ttl must be >= 1s");
-  if (lease_sweep_interval <= absl::ZeroDuration() || reaper_interval <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("lease_sweep_interval and reaper_interval must be positive");
+  if (lease_sweep_interval <= absl::ZeroDuration() || reaper_interval <= absl::ZeroDuration() ||
+      reindex_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "lease_sweep_interval, reaper_interval and reindex_interval must be positive");
   }
   if (shutdown_command_ttl < absl::Seconds(1)) {
     return absl::InvalidArgumentError("shutdown_command_ttl must be >= 1s");
@@ -56,11 +58,6 @@ absl::Status RedisRegistryOptions::Validate() const {
   return absl::OkStatus();
 }
 
-const std::string& RedisSelectScriptSource() {
-  static const std::string* source = new std::string(internal::WithPrelude(internal::kLuaSelect));
-  return *source;
-}
-
 namespace {
 
 constexpr char kActiveHash[] = "cluster:active_connections";
@@ -68,6 +65,10 @@ constexpr char kLifetimeHash[] = "cluster:lifetime_connections";
 constexpr char kCapacityChannel[] = "pwgrid:capacity";
 constexpr char kCommandPattern[] = "worker:cmd:*";
 constexpr size_t kRenewBatch = 1000;
+constexpr size_t kIndexBatch = 500;
+constexpr size_t kMaxIndexBatches = 100000;
+// One proxy at a time re-indexes periodically: it takes this key for reindex_interval.
+constexpr char kReindexLock[] = "pwgrid:reindex-lock";
 
 std::string Ms(absl::Duration d) { return absl::StrCat(absl::ToInt64Milliseconds(d)); }
 
@@ -106,7 +107,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
         conn_(EndpointFrom(options, /*blocking=*/false)),
         backoff_(options.reconnect_backoff_min),
         proxy_tag_(NewUuid().substr(0, 8)) {
-    select_.source = RedisSelectScriptSource();
+    select_.source = internal::WithPrelude(internal::kLuaSelect);
     release_.source = internal::WithPrelude(internal::kLuaRelease);
     renew_.source = internal::WithPrelude(internal::kLuaRenew);
     sweep_.source = internal::WithPrelude(internal::kLuaSweep);
@@ -115,6 +116,8 @@ class RedisWorkerRegistry : public WorkerRegistry {
     heartbeat_.source = internal::WithPrelude(internal::kLuaHeartbeat);
     set_status_.source = internal::WithPrelude(internal::kLuaSetStatus);
     take_command_.source = internal::WithPrelude(internal::kLuaTakeCommand);
+    index_.source = internal::WithPrelude(internal::kLuaIndex);
+    deregister_.source = internal::WithPrelude(internal::kLuaDeregister);
   }
 
   void Start() {
@@ -169,13 +172,8 @@ class RedisWorkerRegistry : public WorkerRegistry {
   // Deletes the key and, unlike upstream's worker, the counter entries too: a gone worker must
   // not keep shrinking the selection margin until the reaper runs (upstream defect I1).
   absl::Status Deregister(std::string_view id) override {
-    PWGRID_ASSIGN_OR_RETURN(std::vector<RedisValue> r,
-                            Pipeline({{"DEL", absl::StrCat("worker:", Str(id))},
-                                      {"HDEL", kActiveHash, Str(id)},
-                                      {"HDEL", kLifetimeHash, Str(id)}}));
-    for (const RedisValue& v : r) {
-      if (v.is_error()) return absl::InternalError(absl::StrCat("Deregister: ", v.str));
-    }
+    PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(deregister_, {Str(id)}));
+    (void)r;
     return absl::OkStatus();
   }
 
@@ -253,11 +251,17 @@ class RedisWorkerRegistry : public WorkerRegistry {
 
   absl::StatusOr<std::optional<Reservation>> Reserve(const ReserveRequest& request) override {
     const std::string lease_id = NextLeaseId();
-    PWGRID_ASSIGN_OR_RETURN(
-        RedisValue r,
-        Eval(select_, {absl::StrCat(request.limits.max_concurrent),
-                       absl::StrCat(request.limits.max_lifetime), Str(ToString(request.browser)),
-                       lease_id, Ms(options_.lease_ttl)}));
+    std::vector<std::string> args = {absl::StrCat(request.limits.max_concurrent),
+                                     absl::StrCat(request.limits.max_lifetime),
+                                     Str(ToString(request.browser)), lease_id,
+                                     Ms(options_.lease_ttl), "1"};
+    PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(select_, args));
+    if (r.type == RedisValue::Type::kInteger && r.integer == -1) {
+      // A writer that bypasses pwgrid's scripts (upstream's worker) added or removed workers.
+      PWGRID_RETURN_IF_ERROR(Reindex());
+      args.back() = "0";
+      PWGRID_ASSIGN_OR_RETURN(r, Eval(select_, args));
+    }
     if (r.is_nil() || r.type != RedisValue::Type::kArray) return std::optional<Reservation>();
     if (r.elements.size() < 8) return absl::InternalError("selection script gave a short reply");
     Reservation out;
@@ -313,6 +317,33 @@ class RedisWorkerRegistry : public WorkerRegistry {
   static absl::Status NotFound(std::string_view id) {
     return absl::NotFoundError(
         absl::StrCat("worker ", absl::string_view(id.data(), id.size()), " is not registered or expired"));
+  }
+
+  // Re-indexes every entry of the active hash, in batches (each batch is one short script, so
+  // Redis is never blocked for long), then records that the index has seen them all.
+  absl::Status Reindex() {
+    std::string cursor = "0";
+    std::vector<std::string> pending = {"0"};
+    size_t batches = 0;
+    do {
+      PWGRID_ASSIGN_OR_RETURN(RedisValue r,
+                              Command({"HSCAN", kActiveHash, cursor, "COUNT", "1000"}));
+      if (r.type != RedisValue::Type::kArray || r.elements.size() != 2) {
+        return absl::InternalError("HSCAN gave an unexpected reply");
+      }
+      cursor = r.elements[0].str;
+      const std::vector<RedisValue>& flat = r.elements[1].elements;
+      for (size_t i = 0; i < flat.size(); i += 2) pending.push_back(flat[i].str);
+      if (pending.size() > kIndexBatch || cursor == "0") {
+        if (cursor == "0") pending[0] = "1";
+        PWGRID_ASSIGN_OR_RETURN(RedisValue done, Eval(index_, pending));
+        (void)done;
+        pending.resize(1);
+        ++batches;
+      }
+    } while (cursor != "0" && batches < kMaxIndexBatches);
+    internal::Log(options_.logger, LogLevel::kDebug, "Re-indexed the worker registry");
+    return absl::OkStatus();
   }
 
   std::string NextLeaseId() {
@@ -399,11 +430,12 @@ class RedisWorkerRegistry : public WorkerRegistry {
     absl::Time next_renew = options_.clock->Now() + renew_every;
     absl::Time next_sweep = options_.clock->Now() + options_.lease_sweep_interval;
     absl::Time next_reap = options_.clock->Now() + options_.reaper_interval;
+    absl::Time next_reindex = options_.clock->Now() + options_.reindex_interval;
     while (true) {
       {
         absl::MutexLock lock(&state_mu_);
         const absl::Time now = options_.clock->Now();
-        const absl::Time due = std::min({next_renew, next_sweep, next_reap});
+        const absl::Time due = std::min({next_renew, next_sweep, next_reap, next_reindex});
         auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_mu_) {
           return stop_ || renew_now_;
         };
@@ -428,6 +460,17 @@ class RedisWorkerRegistry : public WorkerRegistry {
       if (now >= next_reap) {
         Reap();
         next_reap = now + options_.reaper_interval;
+      }
+      if (now >= next_reindex) {
+        absl::StatusOr<RedisValue> lock = Command(
+            {"SET", kReindexLock, proxy_tag_, "NX", "PX", Ms(options_.reindex_interval)});
+        if (lock.ok() && !lock->is_nil() && !lock->is_error()) {
+          if (absl::Status s = Reindex(); !s.ok()) {
+            internal::Log(options_.logger, LogLevel::kWarn,
+                          absl::StrCat("Could not re-index the worker registry: ", s.message()));
+          }
+        }
+        next_reindex = now + options_.reindex_interval;
       }
     }
   }
@@ -525,7 +568,8 @@ class RedisWorkerRegistry : public WorkerRegistry {
       renew_ ABSL_GUARDED_BY(conn_mu_), sweep_ ABSL_GUARDED_BY(conn_mu_),
       reap_ ABSL_GUARDED_BY(conn_mu_), register_ ABSL_GUARDED_BY(conn_mu_),
       heartbeat_ ABSL_GUARDED_BY(conn_mu_), set_status_ ABSL_GUARDED_BY(conn_mu_),
-      take_command_ ABSL_GUARDED_BY(conn_mu_);
+      take_command_ ABSL_GUARDED_BY(conn_mu_), index_ ABSL_GUARDED_BY(conn_mu_),
+      deregister_ ABSL_GUARDED_BY(conn_mu_);
 
   absl::Mutex state_mu_;
   const std::string proxy_tag_;
