@@ -261,10 +261,19 @@ def relay_suite(build, tmp, cfg, results):
                         gb = 2 * r["bytes"] / 1e9  # each payload byte crosses the relay twice (there and back)
                         results.setdefault((f"cpu_per_gb_{size}", name), []).append(cpu / gb if gb else None)
             log(f"relay run {run + 1}/{cfg.runs} done")
+        # Each relay is started afresh for each hold, so that its RSS growth is the connections'
+        # (a relay that held connections before keeps the freed memory for reuse).
         for held in cfg.held:
             for run in range(cfg.runs):
-                for name, comp in (("nginx", nginx), ("pwgrid", grid), ("direct", echo)):
-                    hold(wsb, name, comp, held, cfg, results)
+                for name in ("nginx", "pwgrid", "direct"):
+                    comp = {"nginx": lambda: start_nginx(echo.port, tmp),
+                            "pwgrid": lambda: start_pwgrid(build, [echo.url("/playwright/bench")]),
+                            "direct": lambda: echo}[name]()
+                    try:
+                        hold(wsb, name, comp, held, cfg, results)
+                    finally:
+                        if comp is not echo:
+                            stop(comp.proc)
             log(f"held {held} done")
     finally:
         for c in (grid, nginx, echo):
@@ -412,7 +421,8 @@ def report(results, cfg, out, seconds):
     if cfg.smoke:
         lines += ["**Smoke mode: tiny counts, not a measurement.**", ""]
     lines += ["Earlier hand-run measurements (issues 2 and 3: Playwright connect, cross-proxy wake-up, "
-              "slots after a proxy SIGKILL) are in `bench/EARLIER.md`.", ""]
+              "slots after a proxy SIGKILL) are in `bench/EARLIER.md`. What changed to meet the targets, and "
+              "why a target still missed, with the profiles that show it: `bench/ANALYSIS.md`.", ""]
 
     lines += ["## Summary: targets", "", "| target | measured (median) | ratio / limit | met |", "|---|---|---|---|"]
 
