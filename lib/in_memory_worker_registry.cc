@@ -107,15 +107,13 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
     }
     // Views, not copies: selection reads every worker but copies only the chosen one.
     views_.clear();
-    records_.clear();
-    for (auto& [id, rec] : workers_) {
+    for (const auto& [id, rec] : workers_) {
       views_.push_back({id, rec.info.browser, rec.info.status,
                         static_cast<int64_t>(rec.leases.size()), rec.lifetime, rec.expires_at > now});
-      records_.push_back(&rec);
     }
     std::optional<size_t> chosen = internal::ChooseLoad(views_, request.browser, request.limits);
     if (!chosen) return std::optional<Reservation>();
-    Record& r = *records_[*chosen];
+    Record& r = workers_.find(views_[*chosen].id)->second;
     Reservation out;
     out.worker = r.info;
     out.lease_id = absl::StrCat("lease-", ++next_lease_);
@@ -204,7 +202,6 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
   int64_t next_lease_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time next_reap_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::vector<internal::LoadView> views_ ABSL_GUARDED_BY(mu_);  // Reserve()'s scratch space
-  std::vector<Record*> records_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex listeners_mu_;
   std::map<int64_t, RegistryListener> listeners_ ABSL_GUARDED_BY(listeners_mu_);

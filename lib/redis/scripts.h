@@ -39,14 +39,18 @@ local function browser_of(wid)
   return nil
 end
 local function num(hash, wid) return tonumber(redis.call('HGET', hash, wid)) end
+-- Takes a worker out of all of B's index keys.
+local function unindex(wid, B)
+  redis.call('SREM', 'pwgrid:known:' .. B, wid)
+  redis.call('ZREM', 'pwgrid:idx:' .. B, wid)
+  redis.call('SREM', 'pwgrid:draining:' .. B, wid)
+end
 -- Re-reads one worker and puts it where it belongs in B's index. Returns the worker's state:
 -- 'gone' (no active entry), 'dead', 'unavailable' or 'available', and its active and lifetime.
 local function refresh(wid, B)
   local a = num(ACTIVE, wid)
   if a == nil then
-    redis.call('SREM', 'pwgrid:known:' .. B, wid)
-    redis.call('ZREM', 'pwgrid:idx:' .. B, wid)
-    redis.call('SREM', 'pwgrid:draining:' .. B, wid)
+    unindex(wid, B)
     return 'gone'
   end
   redis.call('SADD', 'pwgrid:known:' .. B, wid)
@@ -71,6 +75,11 @@ local function refresh(wid, B)
   redis.call('ZADD', 'pwgrid:idx:' .. B, fmt(score(a, l)), wid)
   return 'available', a, l
 end
+-- refresh() for a worker id of any form (non-worker ids are left alone).
+local function refresh_id(wid)
+  local B = browser_of(wid)
+  if B then refresh(wid, B) end
+end
 -- After a counter change: moves an indexed worker to its new place (XX: never adds one).
 local function rescore(wid)
   local B = browser_of(wid)
@@ -84,11 +93,7 @@ local function forget(wid)
   if redis.call('HDEL', ACTIVE, wid) == 1 then redis.call('DECR', INDEXED) end
   redis.call('HDEL', LIFETIME, wid)
   local B = browser_of(wid)
-  if B then
-    redis.call('SREM', 'pwgrid:known:' .. B, wid)
-    redis.call('ZREM', 'pwgrid:idx:' .. B, wid)
-    redis.call('SREM', 'pwgrid:draining:' .. B, wid)
-  end
+  if B then unindex(wid, B) end
 end
 local function now_ms()
   local t = redis.call('TIME')
@@ -199,10 +204,7 @@ return {sel, a, l, f[1], f[2], f[3], f[4], f[5]}
 // non-worker entries are skipped). ARGV[1] = '1' in the last batch of a full pass: the index has
 // now seen every active entry. Returns how many ids were looked at.
 inline const char kLuaIndex[] = R"lua(
-for i = 2, #ARGV do
-  local B = browser_of(ARGV[i])
-  if B then refresh(ARGV[i], B) end
-end
+for i = 2, #ARGV do refresh_id(ARGV[i]) end
 if ARGV[1] == '1' then redis.call('SET', INDEXED, redis.call('HLEN', ACTIVE)) end
 return #ARGV - 1
 )lua";
@@ -276,8 +278,7 @@ redis.call('HSET', key, 'id', ARGV[2], 'browserType', ARGV[3], 'endpoint', ARGV[
            'status', ARGV[5], 'startedAt', ARGV[6], 'lastHeartbeat', now_ms())
 if ARGV[8] ~= '' then redis.call('HSET', key, 'playwrightVersion', ARGV[8]) end
 redis.call('PEXPIRE', key, ARGV[7])
-local B = browser_of(ARGV[1])
-if B then refresh(ARGV[1], B) end
+refresh_id(ARGV[1])
 if ARGV[5] == 'available' then redis.call('PUBLISH', 'pwgrid:capacity', ARGV[1]) end
 return 1
 )lua";
@@ -298,8 +299,7 @@ local key = 'worker:' .. ARGV[1]
 if redis.call('EXISTS', key) == 0 then return 0 end
 redis.call('HSET', key, 'status', ARGV[2])
 if ARGV[2] == 'shutting-down' then redis.call('EXPIRE', key, 10) end
-local B = browser_of(ARGV[1])
-if B then refresh(ARGV[1], B) end
+refresh_id(ARGV[1])
 if ARGV[2] == 'available' then redis.call('PUBLISH', 'pwgrid:capacity', ARGV[1]) end
 return 1
 )lua";
