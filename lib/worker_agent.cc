@@ -31,6 +31,9 @@ absl::Status WorkerAgentOptions::Validate() const {
   if (restart_backoff <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("restart_backoff must be positive");
   }
+  if (launch_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("launch_timeout must be positive");
+  }
   if (clock == nullptr || logger == nullptr) {
     return absl::InvalidArgumentError("WorkerAgentOptions.clock and .logger must not be null");
   }
@@ -266,10 +269,17 @@ class WorkerAgent::Impl {
       const bool may_launch = options_.replacement == Replacement::kOverlap ||
                               (options_.replacement == Replacement::kAfterStop && drained);
       if (!current_ && may_launch && options_.clock->Now() >= next_launch_attempt) {
+        // The retired worker's key (shutting-down gave it a short TTL) must outlive the launch,
+        // however slow: until the replacement registers, the recycle is still in progress.
+        for (const std::string& id : pending_deregister_) {
+          (void)options_.registry->Heartbeat(id, options_.key_ttl + options_.launch_timeout);
+        }
         absl::StatusOr<std::unique_ptr<Worker>> fresh = LaunchWorker();
+        // Either way the recycle is over: with a replacement registered, or with none coming
+        // soon (then other workers must not wait for it to recycle in turn).
+        for (const std::string& id : pending_deregister_) Deregister(id);
+        pending_deregister_.clear();
         if (fresh.ok()) {
-          for (const std::string& id : pending_deregister_) Deregister(id);
-          pending_deregister_.clear();
           absl::MutexLock lock(&mu_);
           current_ = std::move(*fresh);
         } else {

@@ -109,6 +109,7 @@ int main(int argc, char** argv) {
   browser.headless = config.headless;
   browser.log_path = config.browser_log;
   agent_options.browser_factory = [browser] { return LaunchBrowserServer(browser); };
+  agent_options.launch_timeout = browser.start_timeout;
   absl::StatusOr<std::unique_ptr<WorkerAgent>> agent = WorkerAgent::Create(agent_options);
   if (!agent.ok()) {
     std::fprintf(stderr, "Configuration validation failed:\n  %s\n",

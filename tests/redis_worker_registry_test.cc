@@ -10,12 +10,15 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "pwgrid/browser_server.h"
 #include "pwgrid/selection_policy.h"
 #include "pwgrid/selector.h"
 #include "pwgrid/testing/redis_server.h"
 #include "pwgrid/testing/registry_conformance.h"
 #include "pwgrid/testing/status_macros.h"
+#include "pwgrid/worker_agent.h"
 #include "tests/selection_vectors.h"
 
 namespace pwgrid {
@@ -338,6 +341,76 @@ TEST_CASE("an outage fails fast with Unavailable, and the registry recovers by i
   CHECK(WaitUntil([&] { return registry->Ping().ok(); }, absl::Seconds(10)));
   PWGRID_CHECK_OK(registry->Register(testing::conformance::TestWorker("chromium:1"), absl::Seconds(30)));
   CHECK(testing::conformance::Reserve(*registry).has_value());
+}
+
+// A browser server that is only an endpoint: enough for a WorkerAgent's lifecycle.
+class StubBrowser : public BrowserServer {
+ public:
+  StubBrowser() : endpoint_("ws://127.0.0.1:9/playwright/" + NewUuid()) {}
+  std::string ws_endpoint() const override { return endpoint_; }
+  std::string playwright_version() const override { return ""; }
+  bool Running() override { return true; }
+  absl::Status Stop() override { return absl::OkStatus(); }
+
+ private:
+  std::string endpoint_;
+};
+
+// pwgrid-worker with RESTART_AFTER_RECYCLE: the retired worker's key (shutting-down gives it
+// upstream's 10 s TTL) stays while the replacement launches, however long that takes, so every
+// proxy keeps staggering recycles; a failed launch removes it at once.
+TEST_CASE("restart after recycle keeps the retired worker registered through a slow launch") {
+  Call({"FLUSHALL"});
+  std::unique_ptr<WorkerRegistry> registry = NewRegistry();
+  absl::Mutex mu;
+  std::string old_id;
+  std::vector<std::string> during_launch;  // "<status> <pttl>" of the old key at each launch
+  int launches = 0;
+  WorkerAgentOptions o;
+  o.registry = registry.get();
+  o.heartbeat_interval = absl::Milliseconds(100);
+  o.key_ttl = absl::Milliseconds(500);
+  o.launch_timeout = absl::Seconds(30);
+  o.restart_backoff = absl::Milliseconds(50);
+  o.replacement = Replacement::kAfterStop;
+  o.browser_factory = [&]() -> absl::StatusOr<std::unique_ptr<BrowserServer>> {
+    absl::MutexLock lock(&mu);
+    if (!old_id.empty()) {
+      absl::StatusOr<std::string> status = Server().Call({"HGET", "worker:" + old_id, "status"});
+      absl::StatusOr<std::string> pttl = Server().Call({"PTTL", "worker:" + old_id});
+      during_launch.push_back(status.value_or("?") + " " + pttl.value_or("?"));
+    }
+    if (++launches == 2) return absl::InternalError("the first relaunch fails");
+    return std::make_unique<StubBrowser>();
+  };
+  absl::StatusOr<std::unique_ptr<WorkerAgent>> agent = WorkerAgent::Create(o);
+  PWGRID_REQUIRE_OK(agent.status());
+  PWGRID_REQUIRE_OK((*agent)->Start());
+  {
+    absl::MutexLock lock(&mu);
+    old_id = (*agent)->current_worker_id();
+  }
+  REQUIRE(registry->RequestShutdown(old_id).value());
+  REQUIRE(WaitUntil([&] {
+    const std::string id = (*agent)->current_worker_id();
+    return !id.empty() && id != old_id;
+  }, absl::Seconds(10)));
+  {
+    absl::MutexLock lock(&mu);
+    REQUIRE(during_launch.size() == 2);
+    // First relaunch: the old key is still there as shutting-down, with a TTL that covers the
+    // whole launch (more than the 10 s of shutting-down).
+    const std::vector<std::string> first = absl::StrSplit(during_launch[0], ' ');
+    CHECK(first[0] == "shutting-down");
+    CHECK(std::stoll(first[1]) > 29'000);
+    // That launch failed, so the old key was removed before the retry.
+    CHECK(during_launch[1] == "(nil) -2");
+  }
+  const std::string new_id = (*agent)->current_worker_id();
+  CHECK(Call({"HGET", "worker:" + new_id, "status"}) == "available");
+  CHECK(Call({"HEXISTS", "cluster:active_connections", old_id}) == "0");
+  (*agent)->Stop();
+  CHECK(Call({"EXISTS", "worker:" + new_id}) == "0");
 }
 
 }  // namespace

@@ -52,6 +52,11 @@ struct WorkerAgentOptions {
   absl::Duration key_ttl = absl::Seconds(60);            // >= 3 x heartbeat_interval
   absl::Duration drain_timeout = absl::Minutes(5);       // >= 0
   absl::Duration restart_backoff = absl::Seconds(1);     // wait after a failed launch, > 0
+  // The longest a browser_factory call may take (its own start timeout), > 0. With kAfterStop a
+  // retired worker stays registered as shutting-down for key_ttl + launch_timeout while its
+  // replacement launches, so every proxy keeps seeing a recycle in progress until the
+  // replacement is registered (or the launch fails, which deregisters it at once).
+  absl::Duration launch_timeout = absl::Seconds(60);
   Replacement replacement = Replacement::kOverlap;
   // Replaces a loopback or unspecified host in the advertised endpoint (upstream's
   // PRIVATE_HOSTNAME); empty: the endpoint is advertised as reported.
