@@ -124,6 +124,8 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
     return std::optional<Reservation>(std::move(out));
   }
 
+  bool NeverBlocks() const override { return true; }
+
   absl::Status Release(const Reservation& reservation, bool rollback_lifetime) override {
     {
       absl::MutexLock lock(&mu_);

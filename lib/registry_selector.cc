@@ -7,6 +7,7 @@
 // safety poll interval elapses.
 #include <deque>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -110,6 +111,18 @@ class RegistrySelector : public Selector, public Lease::Owner {
     return ticket;
   }
 
+  std::optional<Lease> TryAcquire(const SelectRequest& request) override {
+    if (!registry_->NeverBlocks()) return std::nullopt;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!waiters_.empty() || stop_) return std::nullopt;  // first come, first served
+    }
+    absl::StatusOr<std::optional<Reservation>> r =
+        registry_->Reserve(ReserveRequest{request.browser, options_.limits});
+    if (!r.ok() || !r->has_value()) return std::nullopt;
+    return Lease(this, std::move(**r));
+  }
+
   void Cancel(uint64_t ticket) override {
     absl::MutexLock lock(&mu_);
     auto it = waiters_.find(ticket);
@@ -124,14 +137,14 @@ class RegistrySelector : public Selector, public Lease::Owner {
     return static_cast<int64_t>(waiters_.size());
   }
 
-  // Lease::Owner. Both run on the caller's thread (a relay I/O thread): hand the registry work
-  // to the selector thread.
+  // Lease::Owner. Both run on the caller's thread (a relay I/O thread): the registry work runs
+  // there too when the registry never blocks, on the selector thread otherwise.
   void OnCommit(const Reservation& reservation) override {
     if (!options_.recycle_at_lifetime_limit ||
         reservation.lifetime < options_.limits.max_lifetime) {
       return;
     }
-    Post([this, reservation] {
+    RunOrPost([this, reservation] {
       absl::StatusOr<bool> sent = registry_->RequestShutdown(reservation.worker.id);
       if (!sent.ok()) {
         internal::Log(options_.logger, LogLevel::kError,
@@ -147,7 +160,7 @@ class RegistrySelector : public Selector, public Lease::Owner {
   }
 
   void OnRelease(const Reservation& reservation, bool committed) override {
-    Post([this, reservation, committed] {
+    RunOrPost([this, reservation, committed] {
       absl::Status s = registry_->Release(reservation, /*rollback_lifetime=*/!committed);
       if (!s.ok()) {
         internal::Log(options_.logger, LogLevel::kError,
@@ -167,12 +180,19 @@ class RegistrySelector : public Selector, public Lease::Owner {
     absl::StatusOr<Lease> result;
   };
 
+  // Capacity changed: only waiting clients need the thread (a release with nobody waiting, the
+  // common case, wakes nothing).
   void Wake() {
     absl::MutexLock lock(&mu_);
-    wake_ = true;
+    if (!waiters_.empty()) wake_ = true;
   }
 
-  void Post(absl::AnyInvocable<void()> task) {
+  // Never called with mu_ held: registry calls notify our listener, which takes it.
+  void RunOrPost(absl::AnyInvocable<void()> task) {
+    if (registry_->NeverBlocks()) {
+      task();
+      return;
+    }
     absl::MutexLock lock(&mu_);
     tasks_.push_back(std::move(task));
     wake_ = true;

@@ -328,6 +328,18 @@ TEST_CASE("capacity freed by one proxy wakes a client waiting at another") {
   got_b.reset();
 }
 
+TEST_CASE("a selector over Redis never reserves on the caller's thread") {
+  Call({"FLUSHALL"});
+  std::unique_ptr<WorkerRegistry> registry = NewRegistry();
+  CHECK(!registry->NeverBlocks());
+  PWGRID_REQUIRE_OK(registry->Register(testing::conformance::TestWorker("chromium:1"), absl::Seconds(30)));
+  SelectorOptions so;
+  so.limits = {5, 50};
+  std::unique_ptr<Selector> selector = NewRegistrySelector(registry.get(), so).value();
+  CHECK(!selector->TryAcquire({BrowserType::kChromium, absl::Now() + absl::Seconds(5), ""}).has_value());
+  CHECK(Call({"HGET", "cluster:active_connections", "chromium:1"}) == "0");
+}
+
 TEST_CASE("an outage fails fast with Unavailable, and the registry recovers by itself") {
   Call({"FLUSHALL"});
   std::unique_ptr<WorkerRegistry> registry = NewRegistry();

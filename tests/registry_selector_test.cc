@@ -102,6 +102,33 @@ TEST_CASE("a lease holds a slot until released, exactly once") {
   CHECK(Eventually([&] { return f.Active("chromium:1") == 0; }));
 }
 
+TEST_CASE("TryAcquire reserves on the caller's thread, but never ahead of a waiting client") {
+  Fixture f;  // C = 1
+  CHECK(!f.selector->TryAcquire(f.Req()).has_value());  // no worker
+  f.AddWorker("chromium:1");
+  std::optional<Lease> lease = f.selector->TryAcquire(f.Req());
+  REQUIRE(lease.has_value());
+  CHECK(lease->worker().id == "chromium:1");
+  CHECK(f.Active("chromium:1") == 1);
+  CHECK(!f.selector->TryAcquire(f.Req()).has_value());  // the only slot is taken
+  // A client queues; a slot freed now is the queued client's, not a newcomer's.
+  Results r;
+  f.selector->Acquire(f.Req(), r.Callback("queued"));
+  CHECK(Eventually([&] { return f.selector->waiting() == 1; }));
+  lease->Release();
+  CHECK(!f.selector->TryAcquire(f.Req()).has_value());
+  REQUIRE(r.Wait(1));
+  absl::StatusOr<Lease> queued = r.Take("queued");
+  PWGRID_REQUIRE_OK(queued.status());
+  // The in-memory registry never blocks: a Lease gives its slot back before Release() returns.
+  queued->Release();
+  CHECK(f.Active("chromium:1") == 0);
+  std::optional<Lease> again = f.selector->TryAcquire(f.Req());
+  REQUIRE(again.has_value());
+  again->Release();
+  CHECK(f.Active("chromium:1") == 0);
+}
+
 TEST_CASE("a waiting client gets the slot another releases, first come first served") {
   Fixture f;
   f.AddWorker("chromium:1");

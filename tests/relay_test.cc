@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "pwgrid/selector.h"
 #include "pwgrid/testing/fake_worker.h"
@@ -34,12 +35,13 @@ struct Grid {
   std::unique_ptr<Selector> selector;
   std::unique_ptr<Relay> relay;
 
-  explicit Grid(int64_t c = 5, absl::Duration select_timeout = absl::Seconds(2)) {
+  explicit Grid(int64_t c = 5, absl::Duration select_timeout = absl::Seconds(2), int io_threads = 1) {
     SelectorOptions so;
     so.limits = {c, 1000};
     selector = NewRegistrySelector(registry.get(), so).value();
     RelayOptions ro = RelayOptions::ForTesting();
     ro.select_timeout = select_timeout;
+    ro.io_threads = io_threads;
     relay = Relay::Create(ro, selector.get()).value();
     REQUIRE(relay->Start().ok());
   }
@@ -205,6 +207,28 @@ TEST_CASE("a waiting client gets the slot another client releases") {
   PWGRID_REQUIRE_OK((*second)->SendText("mine now"));
   CHECK((*second)->Receive().value().data == "mine now");
   CHECK(worker->connections_opened() == 2);
+}
+
+TEST_CASE("with several I/O threads each accepting, every client is served, then Stop ends all") {
+  auto worker = FakeWorker::Start().value();
+  Grid g(/*c=*/100, absl::Seconds(2), /*io_threads=*/4);
+  g.Add("chromium:w1", worker->ws_endpoint());
+  std::vector<std::unique_ptr<WsTestClient>> clients;
+  for (int i = 0; i < 16; ++i) {
+    auto c = WsTestClient::Connect(g.Url());
+    PWGRID_REQUIRE_OK(c.status());
+    clients.push_back(*std::move(c));
+  }
+  for (size_t i = 0; i < clients.size(); ++i) {
+    PWGRID_REQUIRE_OK(clients[i]->SendText("m" + std::to_string(i)));
+    CHECK(clients[i]->Receive().value().data == "m" + std::to_string(i));
+  }
+  CHECK(g.relay->stats().active_sessions == 16);
+  CHECK(g.Active() == 16);
+  g.relay->Stop(absl::ZeroDuration());
+  for (auto& c : clients) CHECK(c->WaitClosed().ok());
+  CHECK(g.Active() == 0);
+  CHECK(g.relay->stats().active_sessions == 0);
 }
 
 TEST_CASE("Stop(grace) lets an open session finish") {

@@ -114,6 +114,11 @@ class WorkerRegistry {
   // OK when the registry's backend answers now; Unavailable with the reason otherwise. The
   // in-memory registry is always OK.
   virtual absl::Status Ping() { return absl::OkStatus(); }
+
+  // True when every call completes in this process without I/O or waiting on anything but a
+  // short internal lock (the in-memory registry), so that Reserve() and Release() may run on a
+  // relay I/O thread. False (the default) for registries with a network backend.
+  virtual bool NeverBlocks() const { return false; }
 };
 
 struct RegistryOptions {

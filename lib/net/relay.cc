@@ -1,10 +1,12 @@
 // Relay::Impl: accept loop, HTTP surface, worker selection, handshake forwarding and the byte
 // relay. C++17 island: the only place besides lib/testing/net that includes Asio.
 //
-// Threads: each I/O thread runs its own io_context (concurrency hint 1). The acceptor hands each
-// new connection to the next thread in turn, and a session's sockets, timers and handlers stay on
-// that thread for its whole life: no strands, no locks and no cross-thread wake-ups on the data
-// path. Only the selector's answer and Stop() are posted in from other threads.
+// Threads: each I/O thread runs its own io_context (concurrency hint 1) and accepts on its own
+// handle of the listening socket, so a connection is served by the thread that accepted it, and
+// a session's sockets, timers and handlers stay on that thread for its whole life: no strands, no
+// locks and no cross-thread wake-ups on the data path. Only the answer of a selector that had to
+// queue the client (TryAcquire() found no slot at once) and Stop() are posted in from other
+// threads.
 //
 // Byte relay (as nginx does it): after the worker's 101 each direction is a Pipe that waits for
 // readiness, then reads and writes with non-blocking calls until the source is drained
@@ -16,6 +18,7 @@
 #include "pwgrid/relay.h"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <asio.hpp>
 #include <atomic>
@@ -124,6 +127,11 @@ struct IoThread {
   // After the pool: destroying the io_context destroys the handlers it still holds, and with
   // them sessions, which free their buffers themselves.
   asio::io_context io{1};
+  // This thread's handle on the listening socket (thread 0: the socket itself; the others: a
+  // dup of it), so that a connection is accepted by the thread that will serve it.
+  std::optional<tcp::acceptor> acceptor;
+  std::optional<asio::steady_timer> accept_retry;
+  tcp::endpoint peer;  // filled by the pending accept
   std::thread thread;
 };
 
@@ -159,16 +167,19 @@ class Session : public std::enable_shared_from_this<Session> {
     shared_->sessions.erase(this);
   }
 
-  void Start() {
-    asio::error_code ec;
-    client_.set_option(tcp::no_delay(true), ec);
-    tcp::endpoint peer = client_.remote_endpoint(ec);
-    remote_ = ec ? "unknown" : absl::StrCat(peer.address().to_string(), ":", peer.port());
-    remote_ip_ = ec ? "" : peer.address().to_string();
+  // `peer`: the client's address as accept() reported it.
+  void Start(const tcp::endpoint& peer) {
+    asio::error_code ignored;
+    client_.set_option(tcp::no_delay(true), ignored);
+    // Non-blocking from the start: the relay's reads and writes are non-blocking calls, and
+    // Asio then needs no FIONBIO of its own later.
+    client_.non_blocking(true, ignored);
+    remote_ip_ = peer.address().to_string();
+    remote_ = absl::StrCat(remote_ip_, ":", peer.port());
     ReadRequest();
   }
 
-  // Called from Relay::Stop through the session's strand.
+  // Called from Relay::Stop, posted to the session's thread.
   void CancelWaiting() {
     if (waiting_) shared_->selector->Cancel(ticket_);
   }
@@ -292,10 +303,14 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // ---- selection --------------------------------------------------------------------------
   void Acquire(BrowserType browser, std::string client_version) {
-    auto self = shared_from_this();
-    waiting_ = true;
     SelectRequest request{browser, absl::Now() + shared_->options.select_timeout,
                           std::move(client_version)};
+    if (std::optional<Lease> now = shared_->selector->TryAcquire(request)) {
+      OnLease(*std::move(now));  // no thread hop when the registry is in this process
+      return;
+    }
+    auto self = shared_from_this();
+    waiting_ = true;
     ticket_ = shared_->selector->Acquire(std::move(request), [self](absl::StatusOr<Lease> r) mutable {
       auto result = std::make_shared<absl::StatusOr<Lease>>(std::move(r));
       asio::post(self->client_.get_executor(), [self, result] { self->OnLease(std::move(*result)); });
@@ -368,7 +383,16 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::error_code ec;
     asio::ip::address addr = asio::ip::make_address(endpoint_.host, ec);
     if (!ec) {
-      worker_.async_connect(tcp::endpoint(addr, endpoint_.port),
+      const tcp::endpoint to(addr, endpoint_.port);
+      worker_.open(to.protocol(), ec);
+      if (ec) {
+        FailDial(ec.message());
+        return;
+      }
+      asio::error_code ignored;
+      worker_.set_option(tcp::no_delay(true), ignored);
+      worker_.non_blocking(true, ignored);
+      worker_.async_connect(to,
                             [self](const asio::error_code& e) { self->OnWorkerConnected(e); });
       return;
     }
@@ -393,7 +417,10 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     asio::error_code ignored;
-    worker_.set_option(tcp::no_delay(true), ignored);
+    if (!worker_.non_blocking()) {  // opened by the resolver path's async_connect
+      worker_.set_option(tcp::no_delay(true), ignored);
+      worker_.non_blocking(true, ignored);
+    }
     const bool v6 = endpoint_.host.find(':') != std::string::npos;
     std::string host = v6 ? absl::StrCat("[", endpoint_.host, "]") : endpoint_.host;
     out_ = absl::StrCat("GET ", endpoint_.path, " HTTP/1.1\r\nHost: ", host, ":", endpoint_.port,
@@ -456,9 +483,6 @@ class Session : public std::enable_shared_from_this<Session> {
                          worker_head_.size() - n);
     home_->bytes_to_clients.fetch_add(static_cast<int64_t>(worker_head_.size() - n),
                                       std::memory_order_relaxed);
-    asio::error_code ignored;
-    client_.non_blocking(true, ignored);
-    worker_.non_blocking(true, ignored);
     auto self = shared_from_this();
     asio::async_write(client_, asio::buffer(worker_head_), [self](const asio::error_code& e, size_t) {
       std::string().swap(self->worker_head_);
@@ -692,9 +716,9 @@ class Relay::Impl {
     shared_->selector = selector;
     for (int i = 0; i < options.io_threads; ++i) {
       threads_.push_back(std::make_unique<IoThread>(options.buffer_bytes));
+      threads_.back()->acceptor.emplace(threads_.back()->io);
+      threads_.back()->accept_retry.emplace(threads_.back()->io);
     }
-    acceptor_.emplace(threads_[0]->io);
-    accept_retry_.emplace(threads_[0]->io);
   }
 
   ~Impl() { Stop(absl::ZeroDuration()); }
@@ -706,18 +730,28 @@ class Relay::Impl {
     const asio::ip::address addr = asio::ip::make_address(shared_->options.listen_address, ec);
     if (ec) return absl::InvalidArgumentError(absl::StrCat("bad listen address: ", ec.message()));
     tcp::endpoint ep(addr, shared_->options.port);
-    acceptor_->open(ep.protocol(), ec);
-    if (!ec) acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor_->bind(ep, ec);
-    if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+    tcp::acceptor& listener = *threads_[0]->acceptor;
+    listener.open(ep.protocol(), ec);
+    if (!ec) listener.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) listener.bind(ep, ec);
+    if (!ec) listener.listen(asio::socket_base::max_listen_connections, ec);
+    for (size_t i = 1; i < threads_.size() && !ec; ++i) {
+      const int fd = ::dup(listener.native_handle());
+      if (fd < 0) {
+        ec = asio::error_code(errno, asio::error::get_system_category());
+      } else {
+        threads_[i]->acceptor->assign(ep.protocol(), fd, ec);
+        if (ec) ::close(fd);
+      }
+    }
     if (ec) {
       asio::error_code ignored;
-      acceptor_->close(ignored);
+      for (auto& t : threads_) t->acceptor->close(ignored);
       return absl::UnavailableError(absl::StrCat("cannot listen on ", shared_->options.listen_address,
                                                  ":", shared_->options.port, ": ", ec.message()));
     }
-    port_ = acceptor_->local_endpoint(ec).port();
-    DoAccept();
+    port_ = listener.local_endpoint(ec).port();
+    for (auto& t : threads_) DoAccept(t.get());
     for (auto& t : threads_) {
       work_.push_back(asio::make_work_guard(t->io));
       t->thread = std::thread([io = &t->io] { io->run(); });
@@ -753,11 +787,13 @@ class Relay::Impl {
       state_ = State::kStopping;
     }
     shared_->stopping.store(true);
-    asio::post(threads_[0]->io, [this] {
-      asio::error_code ignored;
-      acceptor_->close(ignored);
-      accept_retry_->cancel();
-    });
+    for (auto& t : threads_) {
+      asio::post(t->io, [t = t.get()] {
+        asio::error_code ignored;
+        t->acceptor->close(ignored);
+        t->accept_retry->cancel();
+      });
+    }
     ForEachSession([](const std::shared_ptr<Session>& s) { s->CancelWaiting(); });
     const absl::Time deadline = absl::Now() + grace;
     while (shared_->active.load() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
@@ -775,28 +811,28 @@ class Relay::Impl {
  private:
   enum class State { kCreated, kRunning, kStopping, kStopped };
 
-  // Runs on thread 0. Each accepted connection belongs to the next I/O thread in turn.
-  void DoAccept() {
-    IoThread* home = threads_[next_thread_++ % threads_.size()].get();
-    acceptor_->async_accept(home->io, [this, home](const asio::error_code& ec, tcp::socket socket) {
+  // Runs on `t`, which serves what it accepts: every thread waits on the listening socket, and
+  // whichever is free first takes the connection (no hand-over to another thread).
+  void DoAccept(IoThread* t) {
+    t->acceptor->async_accept(t->peer, [this, t](const asio::error_code& ec, tcp::socket socket) {
       if (!ec) {
-        auto session = std::make_shared<Session>(shared_, home, std::move(socket));
+        auto session = std::make_shared<Session>(shared_, t, std::move(socket));
         {
           absl::MutexLock lock(&shared_->mu);
           shared_->sessions.emplace(session.get(), session);
         }
-        asio::post(session->executor(), [session] { session->Start(); });
+        session->Start(t->peer);
       }
-      if (!acceptor_->is_open() || shared_->stopping.load()) return;
+      if (!t->acceptor->is_open() || shared_->stopping.load()) return;
       if (ec && ec != asio::error::operation_aborted) {
         // e.g. too many open files: back off instead of spinning.
-        accept_retry_->expires_after(std::chrono::milliseconds(50));
-        accept_retry_->async_wait([this](const asio::error_code& e) {
-          if (!e) DoAccept();
+        t->accept_retry->expires_after(std::chrono::milliseconds(50));
+        t->accept_retry->async_wait([this, t](const asio::error_code& e) {
+          if (!e) DoAccept(t);
         });
         return;
       }
-      DoAccept();
+      DoAccept(t);
     });
   }
 
@@ -821,9 +857,6 @@ class Relay::Impl {
   std::shared_ptr<Shared> shared_;
   // Declared before everything that holds I/O objects of theirs.
   std::vector<std::unique_ptr<IoThread>> threads_;
-  std::optional<tcp::acceptor> acceptor_;         // on threads_[0]
-  std::optional<asio::steady_timer> accept_retry_;  // on threads_[0]
-  size_t next_thread_ = 0;                        // touched by thread 0 only (and Start)
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   mutable absl::Mutex mu_;
   State state_ ABSL_GUARDED_BY(mu_) = State::kCreated;
