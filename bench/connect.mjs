@@ -1,21 +1,84 @@
-// Connect time of the real playwright-core client: through pwgrid against directly to the same
-// worker. Alternates direct and grid connects (connect + close) and prints p50/p95 of each.
+// Connect time of the real playwright-core client to one Chromium worker: directly, through
+// pwgrid, and through nginx (a WebSocket reverse proxy in front of the same worker, the
+// reference). Connect + close, the three paths interleaved, in two phases:
+//   back-to-back: each connect starts as soon as the previous close resolved, so it overlaps the
+//                 worker's teardown of the previous session (on 2 cores, both Node processes and
+//                 the relay then compete for the CPUs);
+//   isolated:     a pause of --pause-ms (default 25 ms) before each connect lets that teardown
+//                 finish, so only the connect itself is timed.
+// Modes:
 //   embedded: examples/relay_in_process (one Chromium worker behind an embedded Relay);
 //   redis:    a redis-server, one pwgrid-worker and one pwgrid-server in Redis mode, all on
 //             loopback; "direct" is the endpoint the worker registered.
-// Usage: node bench/connect.mjs <build dir> [connects per path, default 50] [embedded|redis] [--json]
-// --json: the last line is {"direct":{"p50","p95","p99"},"grid":{…}} in ms.
+// Usage: node bench/connect.mjs <build dir> [connects per path, default 50] [embedded|redis]
+//                               [--json] [--pause-ms N] [--no-nginx]
+// --json: the last line is {"back_to_back":{"direct":{"p50","p95","p99"},"grid":…,"nginx":…},
+// "isolated":{…}} in ms.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
-const build = process.argv[2] || 'build';
-const n = Number(process.argv[3] || 50);
-const mode = process.argv[4] || 'embedded';
-const json = process.argv.includes('--json');
+const positional = [];
+const flags = {};
+for (let i = 2; i < process.argv.length; i++) {
+  const a = process.argv[i];
+  if (a === '--pause-ms') flags.pauseMs = Number(process.argv[++i]);
+  else if (a.startsWith('--')) flags[a.slice(2)] = true;
+  else positional.push(a);
+}
+const build = positional[0] || 'build';
+const n = Number(positional[1] || 50);
+const mode = positional[2] || 'embedded';
+const json = flags.json === true;
+const pauseMs = flags.pauseMs ?? 25;
+const NGINX = '/usr/sbin/nginx';
+const withNginx = !flags['no-nginx'] && fs.existsSync(NGINX);
 if (!['embedded', 'redis'].includes(mode)) throw new Error(`unknown mode ${mode}`);
+if (!(n > 0) || !(pauseMs >= 0)) throw new Error('connects and --pause-ms must be numbers');
+
+const freePort = () => new Promise((resolve, reject) => {
+  const s = net.createServer().listen(0, '127.0.0.1', () => {
+    const { port } = s.address();
+    s.close(() => resolve(port));
+  }).on('error', reject);
+});
+
+// nginx in front of the worker's port, configured from bench/nginx.conf.in as bench/run.py does.
+async function startNginx(upstreamPort) {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pwgrid-connect-nginx-'));
+  const port = await freePort();
+  const fields = { WORKERS: 2, TMP: tmp, PORT: port, UPSTREAM: upstreamPort, BUFFER: '64k',
+    BUSY: '128k', NOFILE: 4096, CONNECTIONS: 1024 };
+  let conf = fs.readFileSync(new URL('./nginx.conf.in', import.meta.url), 'utf8');
+  for (const [k, v] of Object.entries(fields)) conf = conf.replaceAll(`@${k}@`, String(v));
+  fs.writeFileSync(path.join(tmp, 'nginx.conf'), conf);
+  const child = spawn(NGINX, ['-p', tmp, '-c', path.join(tmp, 'nginx.conf')], { stdio: 'ignore' });
+  for (let i = 0; i < 200; i++) {
+    const up = await new Promise((resolve) => {
+      const c = net.connect(port, '127.0.0.1', () => { c.destroy(); resolve(true); });
+      c.on('error', () => resolve(false));
+    });
+    if (up) break;
+    if (child.exitCode !== null) throw new Error('nginx exited at start');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return {
+    port,
+    stop: async () => {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.on('exit', r));
+      }
+      fs.rmSync(tmp, { recursive: true, force: true });
+    },
+  };
+}
 
 const urls = {};
 let stopAll;
@@ -46,6 +109,17 @@ if (mode === 'embedded') {
     await rds.stop('SIGTERM');
   };
 }
+if (withNginx) {
+  const direct = new URL(urls.direct);
+  const nginx = await startNginx(Number(direct.port));
+  urls.nginx = `ws://127.0.0.1:${nginx.port}${direct.pathname}`;
+  const stopRest = stopAll;
+  stopAll = async () => {
+    await nginx.stop();
+    await stopRest();
+  };
+}
+const paths = Object.keys(urls);  // direct, grid[, nginx]
 
 async function connectOnce(url) {
   const t0 = performance.now();
@@ -60,22 +134,35 @@ const q = (xs, p) => {
   return s[Math.floor(i)] + (s[Math.ceil(i)] - s[Math.floor(i)]) * (i - Math.floor(i));
 };
 
-for (let i = 0; i < 5; i++) { await connectOnce(urls.direct); await connectOnce(urls.grid); }  // warm-up
-const direct = [], grid = [];
-for (let i = 0; i < n; i++) {
-  direct.push(await connectOnce(urls.direct));
-  grid.push(await connectOnce(urls.grid));
+async function phase(pause) {
+  const times = Object.fromEntries(paths.map((k) => [k, []]));
+  for (let i = 0; i < n; i++) {
+    for (const k of paths) {
+      if (pause > 0) await new Promise((r) => setTimeout(r, pause));
+      times[k].push(await connectOnce(urls[k]));
+    }
+  }
+  return times;
 }
+
+for (let i = 0; i < 5; i++) for (const k of paths) await connectOnce(urls[k]);  // warm-up
+const results = { back_to_back: await phase(0), isolated: await phase(pauseMs) };
+await stopAll();
 if (json) {
   const qs = (xs) => ({ p50: q(xs, 0.5), p95: q(xs, 0.95), p99: q(xs, 0.99) });
-  await stopAll();
-  console.log(JSON.stringify({ direct: qs(direct), grid: qs(grid) }));
+  const out = {};
+  for (const [ph, times] of Object.entries(results)) {
+    out[ph] = Object.fromEntries(Object.entries(times).map(([k, xs]) => [k, qs(xs)]));
+  }
+  console.log(JSON.stringify(out));
   process.exit(0);
 }
-const row = (name, xs) => `| ${name} | ${q(xs, 0.5).toFixed(2)} | ${q(xs, 0.95).toFixed(2)} |`;
-console.log(`| path (${n} connects each, interleaved) | p50 ms | p95 ms |`);
-console.log('|---|---|---|');
-console.log(row('direct to the worker', direct));
-console.log(row(`through pwgrid (${mode})`, grid));
-console.log(`| difference | ${(q(grid, 0.5) - q(direct, 0.5)).toFixed(2)} | ${(q(grid, 0.95) - q(direct, 0.95)).toFixed(2)} |`);
-await stopAll();
+console.log(`| phase | path (${n} connects each, interleaved) | p50 ms | p95 ms | p50 over direct |`);
+console.log('|---|---|---|---|---|');
+for (const [ph, times] of Object.entries(results)) {
+  for (const k of paths) {
+    const name = { direct: 'direct to the worker', grid: `through pwgrid (${mode})`, nginx: 'through nginx' }[k];
+    console.log(`| ${ph} | ${name} | ${q(times[k], 0.5).toFixed(2)} | ${q(times[k], 0.95).toFixed(2)} | ` +
+      `${(q(times[k], 0.5) - q(times.direct, 0.5)).toFixed(2)} |`);
+  }
+}
