@@ -525,7 +525,7 @@ def main():
         cfg.workers, cfg.select_count, cfg.waiters, cfg.wake_rounds = [10], 50, 10, 1
     else:
         cfg.rtt_count, cfg.tput_seconds, cfg.held, cfg.hold_seconds = 20000, 5, [1000, max_held], 10
-        cfg.connect_count, cfg.pw_connects, cfg.workload_seconds = 1000, 100, 30
+        cfg.connect_count, cfg.pw_connects, cfg.workload_seconds = 1000, 100, 60
         cfg.workers, cfg.select_count, cfg.waiters, cfg.wake_rounds = [10, 100, 1000, 10000], 2000, 100, 5
     for tool in (NGINX, "redis-server", "node"):
         if not shutil.which(tool):
