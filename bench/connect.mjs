@@ -42,32 +42,29 @@ const withNginx = !flags['no-nginx'] && fs.existsSync(NGINX);
 if (!['embedded', 'redis'].includes(mode)) throw new Error(`unknown mode ${mode}`);
 if (!(n > 0) || !(pauseMs >= 0)) throw new Error('connects and --pause-ms must be numbers');
 
-const freePort = () => new Promise((resolve, reject) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address();
-    s.close(() => resolve(port));
-  }).on('error', reject);
-});
+// The e2e harness's helpers (it needs the two binaries' paths before it is imported).
+process.env.PWGRID_SERVER ??= `${build}/server/pwgrid-server`;
+process.env.PWGRID_WORKER ??= `${build}/server/pwgrid-worker`;
+const h = await import('../tests/e2e/redis_harness.mjs');
+const { stopGrid } = await import('../tests/e2e/grid_harness.mjs');
 
 // nginx in front of the worker's port, configured from bench/nginx.conf.in as bench/run.py does.
 async function startNginx(upstreamPort) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pwgrid-connect-nginx-'));
-  const port = await freePort();
+  const port = await h.freePort();
   const fields = { WORKERS: 2, TMP: tmp, PORT: port, UPSTREAM: upstreamPort, BUFFER: '64k',
     BUSY: '128k', NOFILE: 4096, CONNECTIONS: 1024 };
   let conf = fs.readFileSync(new URL('./nginx.conf.in', import.meta.url), 'utf8');
   for (const [k, v] of Object.entries(fields)) conf = conf.replaceAll(`@${k}@`, String(v));
   fs.writeFileSync(path.join(tmp, 'nginx.conf'), conf);
   const child = spawn(NGINX, ['-p', tmp, '-c', path.join(tmp, 'nginx.conf')], { stdio: 'ignore' });
-  for (let i = 0; i < 200; i++) {
-    const up = await new Promise((resolve) => {
+  await h.waitFor(async () => {
+    if (child.exitCode !== null) throw new Error('nginx exited at start');
+    return new Promise((resolve) => {
       const c = net.connect(port, '127.0.0.1', () => { c.destroy(); resolve(true); });
       c.on('error', () => resolve(false));
     });
-    if (up) break;
-    if (child.exitCode !== null) throw new Error('nginx exited at start');
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  }, 'nginx to listen', 5_000, 25);
   return {
     port,
     stop: async () => {
@@ -94,10 +91,6 @@ if (mode === 'embedded') {
     await new Promise((r) => host.on('exit', r));
   };
 } else {
-  process.env.PWGRID_SERVER ??= `${build}/server/pwgrid-server`;
-  process.env.PWGRID_WORKER ??= `${build}/server/pwgrid-worker`;
-  const h = await import('../tests/e2e/redis_harness.mjs');
-  const { stopGrid } = await import('../tests/e2e/grid_harness.mjs');
   const rds = await h.startRedis();
   const worker = await h.startWorker(rds.port, { HEARTBEAT_INTERVAL: '5', REDIS_KEY_TTL: '15' });
   const proxy = await h.startProxy(rds.port, { MAX_LIFETIME_SESSIONS: '1000000' });
@@ -138,7 +131,7 @@ async function phase(pause) {
   const times = Object.fromEntries(paths.map((k) => [k, []]));
   for (let i = 0; i < n; i++) {
     for (const k of paths) {
-      if (pause > 0) await new Promise((r) => setTimeout(r, pause));
+      if (pause > 0) await h.sleep(pause);
       times[k].push(await connectOnce(urls[k]));
     }
   }
