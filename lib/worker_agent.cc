@@ -109,8 +109,7 @@ class WorkerAgent::Impl {
       draining_.clear();
     }
     for (auto& w : all) Retire(*w, "agent_stop");
-    for (const std::string& id : pending_deregister_) Deregister(id);
-    pending_deregister_.clear();
+    DeregisterPending();
   }
 
   std::optional<std::string> Wait(absl::Duration timeout) {
@@ -199,6 +198,12 @@ class WorkerAgent::Impl {
     }
   }
 
+  // Removes the retired workers kept registered for Replacement::kAfterStop.
+  void DeregisterPending() {
+    for (const std::string& id : pending_deregister_) Deregister(id);
+    pending_deregister_.clear();
+  }
+
   int64_t ActiveSessions(const std::string& id) {
     absl::StatusOr<std::vector<WorkerLoad>> snap = options_.registry->Snapshot();
     if (!snap.ok()) return -1;
@@ -277,8 +282,7 @@ class WorkerAgent::Impl {
         absl::StatusOr<std::unique_ptr<Worker>> fresh = LaunchWorker();
         // Either way the recycle is over: with a replacement registered, or with none coming
         // soon (then other workers must not wait for it to recycle in turn).
-        for (const std::string& id : pending_deregister_) Deregister(id);
-        pending_deregister_.clear();
+        DeregisterPending();
         if (fresh.ok()) {
           absl::MutexLock lock(&mu_);
           current_ = std::move(*fresh);
