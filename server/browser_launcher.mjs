@@ -15,8 +15,41 @@
 //   stdin:  when it closes (the parent exited or crashed), the browser is closed and the launcher
 //           exits, so a killed parent never leaves an orphaned browser behind.
 //   SIGTERM/SIGINT: close the browser, exit 0.
+//   stderr: diagnostics (the parent sends them to BROWSER_LOG or discards them).
+//
+// One browser serves many clients, so nothing a single client sends may end this process:
+// playwright-core 1.65 throws inside an async message handler on some malformed protocol messages
+// (an `initialize` without `metadata`, a message that is JSON `null`, ...), and Node 20 ends the
+// process on an unhandled rejection. Such errors are logged and the launcher goes on; the
+// browser and every other client's session are unaffected (the offending client simply gets no
+// answer to that message). The launcher ends only through the paths listed above or when the
+// browser itself exits (exit code 3).
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
+
+function logError(what, err) {
+  const detail = err && err.stack ? err.stack : String(err);
+  try {
+    process.stderr.write(`pwgrid launcher: ${what} (ignored): ${detail}\n`);
+  } catch {
+    // stderr is gone too: nothing left to tell.
+  }
+}
+// Before the server is up, an error is a failed start: report it to the parent and exit 1.
+let started = false;
+function onStray(what, err) {
+  if (!started) {
+    process.stdout.write(JSON.stringify({ error: `${what}: ${err && err.message ? err.message : err}` }) + '\n');
+    process.exit(1);
+  }
+  logError(what, err);
+}
+process.on('unhandledRejection', (err) => onStray('unhandled rejection', err));
+process.on('uncaughtException', (err) => onStray('uncaught exception', err));
+// A parent that died closes our stdout: writing to it must not end the browser for its clients
+// before the stdin handler below closes it cleanly.
+process.stdout.on('error', () => {});
+process.stderr.on('error', () => {});
 
 const require = createRequire(import.meta.url);
 const playwright = require('playwright-core');
@@ -93,6 +126,7 @@ try {
       playwrightVersion,
     }) + '\n',
   );
+  started = true;
 } catch (err) {
   process.stdout.write(JSON.stringify({ error: String(err && err.message ? err.message : err) }) + '\n');
   process.exit(1);
