@@ -192,6 +192,9 @@ absl::StatusOr<std::unique_ptr<BrowserServer>> LaunchBrowserServer(
   posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
   const std::string log = options.log_path.empty() ? "/dev/null" : options.log_path;
   posix_spawn_file_actions_addopen(&fa, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  // Hand over stdin, stdout and stderr only: any descriptor of the host (a library cannot know
+  // them all, nor whether each was opened close-on-exec) stays out of node and the browser.
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none, defaults;

@@ -14,61 +14,13 @@
 #include "pwgrid/testing/status_macros.h"
 #include "pwgrid/testing/ws_test_client.h"
 #include "pwgrid/worker_registry.h"
+#include "tests/relay_grid.h"
 
 namespace pwgrid {
 namespace {
 
 using testing::FakeWorker;
 using testing::WsTestClient;
-
-bool Eventually(const std::function<bool()>& f, absl::Duration limit = absl::Seconds(5)) {
-  const absl::Time end = absl::Now() + limit;
-  while (absl::Now() < end) {
-    if (f()) return true;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return f();
-}
-
-struct Grid {
-  std::unique_ptr<WorkerRegistry> registry = NewInMemoryWorkerRegistry({}).value();
-  std::unique_ptr<Selector> selector;
-  std::unique_ptr<Relay> relay;
-
-  explicit Grid(int64_t c = 5, absl::Duration select_timeout = absl::Seconds(2), int io_threads = 1) {
-    SelectorOptions so;
-    so.limits = {c, 1000};
-    selector = NewRegistrySelector(registry.get(), so).value();
-    RelayOptions ro = RelayOptions::ForTesting();
-    ro.select_timeout = select_timeout;
-    ro.io_threads = io_threads;
-    relay = Relay::Create(ro, selector.get()).value();
-    REQUIRE(relay->Start().ok());
-  }
-  ~Grid() { relay->Stop(absl::ZeroDuration()); }
-
-  void Add(const std::string& id, const std::string& endpoint) {
-    WorkerInfo w;
-    w.id = id;
-    w.endpoint = endpoint;
-    PWGRID_REQUIRE_OK(registry->Register(w, absl::Seconds(60)));
-  }
-  std::string Url(const std::string& query = "") const {
-    return "ws://127.0.0.1:" + std::to_string(relay->port()) + "/" + query;
-  }
-  int64_t Active() {
-    int64_t sum = 0;
-    const std::vector<WorkerLoad> snapshot = registry->Snapshot().value();
-    for (const WorkerLoad& l : snapshot) sum += l.active;
-    return sum;
-  }
-  int64_t Lifetime() {
-    int64_t sum = 0;
-    const std::vector<WorkerLoad> snapshot = registry->Snapshot().value();
-    for (const WorkerLoad& l : snapshot) sum += l.lifetime;
-    return sum;
-  }
-};
 
 TEST_CASE("text and binary messages both ways, including 4 MiB") {
   auto worker = FakeWorker::Start().value();

@@ -17,6 +17,7 @@
 // be injected if the worker dies.
 #include "pwgrid/relay.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <memory>
 #include <optional>
@@ -94,6 +96,22 @@ constexpr char kBody426[] = "{\"message\":\"This endpoint is for WebSocket conne
 
 class Session;
 
+// Sockets are created close-on-exec and non-blocking in one step (Asio's open() and accept() set
+// neither), so no descriptor of the relay leaks into a browser launched later by any thread.
+asio::error_code OpenSocket(tcp::socket& s, const tcp::endpoint& to) {
+  const int fd = ::socket(to.protocol().family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return asio::error_code(errno, asio::error::get_system_category());
+  asio::error_code ec;
+  s.assign(to.protocol(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    return ec;
+  }
+  s.non_blocking(true, ec);  // tells Asio what the descriptor already is
+  s.set_option(tcp::no_delay(true), ec);
+  return asio::error_code();
+}
+
 // One I/O thread: its io_context, its pool of free relay buffers and its byte counters. Only the
 // thread itself touches the pool; the counters are read by Relay::stats().
 struct FreeBuffer {
@@ -131,7 +149,6 @@ struct IoThread {
   // dup of it), so that a connection is accepted by the thread that will serve it.
   std::optional<tcp::acceptor> acceptor;
   std::optional<asio::steady_timer> accept_retry;
-  tcp::endpoint peer;  // filled by the pending accept
   std::thread thread;
 };
 
@@ -171,8 +188,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void Start(const tcp::endpoint& peer) {
     asio::error_code ignored;
     client_.set_option(tcp::no_delay(true), ignored);
-    // Non-blocking from the start: the relay's reads and writes are non-blocking calls, and
-    // Asio then needs no FIONBIO of its own later.
+    // accept4() made it non-blocking already; this tells Asio, which then needs no FIONBIO of
+    // its own later.
     client_.non_blocking(true, ignored);
     remote_ip_ = peer.address().to_string();
     remote_ = absl::StrCat(remote_ip_, ":", peer.port());
@@ -383,17 +400,7 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::error_code ec;
     asio::ip::address addr = asio::ip::make_address(endpoint_.host, ec);
     if (!ec) {
-      const tcp::endpoint to(addr, endpoint_.port);
-      worker_.open(to.protocol(), ec);
-      if (ec) {
-        FailDial(ec.message());
-        return;
-      }
-      asio::error_code ignored;
-      worker_.set_option(tcp::no_delay(true), ignored);
-      worker_.non_blocking(true, ignored);
-      worker_.async_connect(to,
-                            [self](const asio::error_code& e) { self->OnWorkerConnected(e); });
+      ConnectTo({tcp::endpoint(addr, endpoint_.port)});
       return;
     }
     auto resolver = std::make_shared<tcp::resolver>(client_.get_executor());
@@ -404,22 +411,41 @@ class Session : public std::enable_shared_from_this<Session> {
             self->FailDial(e ? e.message() : "timed out");
             return;
           }
-          asio::async_connect(self->worker_, results,
-                              [self](const asio::error_code& e2, const tcp::endpoint&) {
-                                self->OnWorkerConnected(e2);
-                              });
+          std::vector<tcp::endpoint> candidates;
+          for (const auto& r : results) candidates.push_back(r.endpoint());
+          self->ConnectTo(std::move(candidates));
         });
+  }
+
+  // Tries `candidates` in order (a host name may resolve to several addresses), each on a
+  // socket of our own (see OpenSocket).
+  void ConnectTo(std::vector<tcp::endpoint> candidates) {
+    if (candidates.empty()) {
+      FailDial(dial_timed_out_ ? "timed out" : "no address to connect to");
+      return;
+    }
+    asio::error_code ignored;
+    worker_.close(ignored);
+    const tcp::endpoint to = candidates.front();
+    if (asio::error_code ec = OpenSocket(worker_, to)) {
+      FailDial(ec.message());
+      return;
+    }
+    candidates.erase(candidates.begin());
+    auto self = shared_from_this();
+    worker_.async_connect(to, [self, rest = std::move(candidates)](const asio::error_code& e) mutable {
+      if (e && !rest.empty() && !self->dial_timed_out_) {
+        self->ConnectTo(std::move(rest));
+      } else {
+        self->OnWorkerConnected(e);
+      }
+    });
   }
 
   void OnWorkerConnected(const asio::error_code& ec) {
     if (ec) {
       FailDial(dial_timed_out_ ? "timed out" : ec.message());
       return;
-    }
-    asio::error_code ignored;
-    if (!worker_.non_blocking()) {  // opened by the resolver path's async_connect
-      worker_.set_option(tcp::no_delay(true), ignored);
-      worker_.non_blocking(true, ignored);
     }
     const bool v6 = endpoint_.host.find(':') != std::string::npos;
     std::string host = v6 ? absl::StrCat("[", endpoint_.host, "]") : endpoint_.host;
@@ -731,12 +757,22 @@ class Relay::Impl {
     if (ec) return absl::InvalidArgumentError(absl::StrCat("bad listen address: ", ec.message()));
     tcp::endpoint ep(addr, shared_->options.port);
     tcp::acceptor& listener = *threads_[0]->acceptor;
-    listener.open(ep.protocol(), ec);
+    // Close-on-exec and non-blocking from the start (Asio's open() sets neither): the listening
+    // socket must not leak into browsers launched later, and the I/O threads accept with
+    // non-blocking accept4() calls on it.
+    const int listen_fd =
+        ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (listen_fd < 0) {
+      ec = asio::error_code(errno, asio::error::get_system_category());
+    } else {
+      listener.assign(ep.protocol(), listen_fd, ec);
+      if (ec) ::close(listen_fd);
+    }
     if (!ec) listener.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) listener.bind(ep, ec);
     if (!ec) listener.listen(asio::socket_base::max_listen_connections, ec);
     for (size_t i = 1; i < threads_.size() && !ec; ++i) {
-      const int fd = ::dup(listener.native_handle());
+      const int fd = ::fcntl(listener.native_handle(), F_DUPFD_CLOEXEC, 0);
       if (fd < 0) {
         ec = asio::error_code(errno, asio::error::get_system_category());
       } else {
@@ -813,28 +849,52 @@ class Relay::Impl {
 
   // Runs on `t`, which serves what it accepts: every thread waits on the listening socket, and
   // whichever is free first takes the connection (no hand-over to another thread).
+  // Accepts with accept4(SOCK_CLOEXEC | SOCK_NONBLOCK) (Asio's accept sets neither) until the
+  // backlog is empty, then waits for the listening socket to become readable again.
   void DoAccept(IoThread* t) {
-    t->acceptor->async_accept(t->peer, [this, t](const asio::error_code& ec, tcp::socket socket) {
-      if (!ec) {
+    t->acceptor->async_wait(tcp::acceptor::wait_read, [this, t](const asio::error_code& ec) {
+      if (ec || !t->acceptor->is_open() || shared_->stopping.load()) return;
+      for (int i = 0; i < kAcceptsPerWake; ++i) {
+        sockaddr_storage addr{};
+        socklen_t len = sizeof(addr);
+        const int fd = ::accept4(t->acceptor->native_handle(), reinterpret_cast<sockaddr*>(&addr),
+                                 &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+          if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+              errno == ECONNABORTED) {
+            break;  // another thread took it, or the client gave up: wait for the next one
+          }
+          // e.g. too many open files: back off instead of spinning.
+          t->accept_retry->expires_after(std::chrono::milliseconds(50));
+          t->accept_retry->async_wait([this, t](const asio::error_code& e) {
+            if (!e) DoAccept(t);
+          });
+          return;
+        }
+        tcp::endpoint peer;
+        if (len <= peer.capacity()) {
+          std::memcpy(peer.data(), &addr, len);
+          peer.resize(len);
+        }
+        tcp::socket socket(t->io);
+        asio::error_code assign_ec;
+        socket.assign(peer.protocol(), fd, assign_ec);
+        if (assign_ec) {
+          ::close(fd);
+          continue;
+        }
         auto session = std::make_shared<Session>(shared_, t, std::move(socket));
         {
           absl::MutexLock lock(&shared_->mu);
           shared_->sessions.emplace(session.get(), session);
         }
-        session->Start(t->peer);
-      }
-      if (!t->acceptor->is_open() || shared_->stopping.load()) return;
-      if (ec && ec != asio::error::operation_aborted) {
-        // e.g. too many open files: back off instead of spinning.
-        t->accept_retry->expires_after(std::chrono::milliseconds(50));
-        t->accept_retry->async_wait([this, t](const asio::error_code& e) {
-          if (!e) DoAccept(t);
-        });
-        return;
+        session->Start(peer);
       }
       DoAccept(t);
     });
   }
+
+  static constexpr int kAcceptsPerWake = 16;
 
   void ForEachSession(void (*fn)(const std::shared_ptr<Session>&)) {
     std::vector<std::shared_ptr<Session>> live;

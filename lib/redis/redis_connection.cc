@@ -1,5 +1,6 @@
 #include "lib/redis/redis_connection.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/time.h>
 
@@ -86,6 +87,9 @@ absl::Status RedisConnection::Connect() {
                                                ": cannot allocate a connection"));
   }
   if (ctx_->err != 0) return IoError("connect");
+  // hiredis 0.14 cannot create its socket close-on-exec; mark it at once (children started by
+  // pwgrid close every inherited descriptor anyway, which covers the moment in between).
+  ::fcntl(ctx_->fd, F_SETFD, FD_CLOEXEC);
   if (endpoint_.command_timeout > absl::ZeroDuration() &&
       redisSetTimeout(ctx_, TimevalOf(endpoint_.command_timeout)) != REDIS_OK) {
     return IoError("set timeout");

@@ -1,11 +1,12 @@
 // Hostile and careless clients against the real parts (pwgrid-server, pwgrid-worker, Chromium,
 // playwright-core): nothing one client sends may end a browser that other clients share.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 
 import { chromium, startGrid, startPageServer, stopGrid } from './grid_harness.mjs';
-import { startProxy, startRedis, startWorker, stopProcess } from './redis_harness.mjs';
+import { startProxy, startRedis, startWorker, stopProcess, waitFor } from './redis_harness.mjs';
 
 const require = createRequire(import.meta.url);
 const { ws: WebSocket } = require('playwright-core/lib/utilsBundle');
@@ -92,4 +93,59 @@ test('Redis mode: malformed protocol messages do not end pwgrid-worker', async (
   await checkSurvives(`ws://127.0.0.1:${proxy.port}/`);
   assert.equal(worker.exited, null, 'pwgrid-worker is still running');
   assert.equal(worker.ids.length, 1, 'its browser was not replaced');
+});
+
+// Every process below `pid` (children, grandchildren, ...).
+function descendants(pid) {
+  const parent = new Map();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch { /* gone meanwhile */ }
+  }
+  const out = [];
+  const todo = [pid];
+  while (todo.length) {
+    const p = todo.pop();
+    for (const [child, ppid] of parent) if (ppid === p) { out.push(child); todo.push(child); }
+  }
+  return out;
+}
+
+function socketInodes(pid) {
+  const out = new Set();
+  let fds = [];
+  try { fds = readdirSync(`/proc/${pid}/fd`); } catch { return out; }
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) out.add(m[1]);
+    } catch { /* closed meanwhile */ }
+  }
+  return out;
+}
+
+const cmdline = (pid) => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return ''; } };
+
+test('browsers launched while clients are connected inherit none of the server\'s sockets', async () => {
+  // L=1: the first session recycles its worker, and a new spare browser is launched while that
+  // session (and the listening socket) are open.
+  const grid = await startGrid({ LOCAL_WORKERS: '1', SPARE_BROWSERS: '1', MAX_LIFETIME_SESSIONS: '1' });
+  cleanup.push(() => stopGrid(grid));
+  const browser = await chromium.connect(`ws://127.0.0.1:${grid.port}/`, { timeout: 30_000 });
+  try {
+    await (await browser.newPage()).goto(pageUrl);
+    const launchers = () => descendants(grid.child.pid).filter((p) => cmdline(p).includes('browser_launcher.mjs'));
+    await waitFor(() => launchers().length >= 3, 'a spare browser launched after the connect', 60_000, 100);
+    const mine = socketInodes(grid.child.pid);
+    assert.ok(mine.size >= 3, `the server holds its sockets (${mine.size})`);
+    for (const pid of descendants(grid.child.pid)) {
+      const leaked = [...socketInodes(pid)].filter((i) => mine.has(i));
+      assert.deepEqual(leaked, [], `process ${pid} (${cmdline(pid).split('\0')[0]}) holds sockets of pwgrid-server`);
+    }
+  } finally {
+    await browser.close().catch(() => {});
+  }
 });
