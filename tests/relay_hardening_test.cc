@@ -92,5 +92,58 @@ TEST_CASE("every socket of the relay is close-on-exec: listening, accepted and d
   }
 }
 
+constexpr char kUpgrade[] =
+    "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+    "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+
+// A plain TCP connection to 127.0.0.1:port (closed by the destructor unless Close() ran).
+class RawClient {
+ public:
+  explicit RawClient(uint16_t port) : fd_(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  }
+  ~RawClient() { Close(); }
+  void Send(const std::string& bytes) {
+    REQUIRE(send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
+  }
+  void Close() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+TEST_CASE("a waiting client that sent bytes and then left gives its place up") {
+  auto worker = FakeWorker::Start().value();
+  Grid g(GridOptions{.c = 1, .select_timeout = absl::Seconds(10), .max_waiting = 1});
+  g.Add("chromium:w1", worker->ws_endpoint());
+  auto holder = WsTestClient::Connect(g.Url()).value();  // takes the only slot
+  {
+    RawClient ghost(g.relay->port());
+    ghost.Send(std::string(kUpgrade) + "\r\n");
+    REQUIRE(Eventually([&] { return g.selector->waiting() == 1; }));
+    ghost.Send("early bytes");  // the one-shot check fired on these and was never re-armed
+    absl::SleepFor(absl::Milliseconds(50));
+    CHECK(g.selector->waiting() == 1);  // sending is not leaving
+  }
+  CHECK(Eventually([&] { return g.selector->waiting() == 0; }));
+  // Its place is free (max_waiting = 1: a ghost would make this a 429), and when the slot frees
+  // the real waiter gets it and no worker session was opened for the ghost.
+  absl::StatusOr<std::unique_ptr<WsTestClient>> second;
+  std::thread waiter([&] { second = WsTestClient::Connect(g.Url()); });
+  CHECK(Eventually([&] { return g.selector->waiting() == 1; }));
+  PWGRID_REQUIRE_OK(holder->Close(1000));
+  waiter.join();
+  PWGRID_REQUIRE_OK(second.status());
+  CHECK(worker->connections_opened() == 2);
+  CHECK(g.Lifetime() == 2);
+}
+
 }  // namespace
 }  // namespace pwgrid

@@ -332,19 +332,43 @@ class Session : public std::enable_shared_from_this<Session> {
       auto result = std::make_shared<absl::StatusOr<Lease>>(std::move(r));
       asio::post(self->client_.get_executor(), [self, result] { self->OnLease(std::move(*result)); });
     });
-    // A client that leaves while waiting gives its place in the queue up.
+    WatchWhileWaiting();
+  }
+
+  // A client that leaves while waiting gives its place in the queue up. What it sends meanwhile
+  // (frames sent before the 101) is kept for the worker, and the watch goes on, so that a client
+  // that sent something and then left is noticed too.
+  void WatchWhileWaiting() {
+    auto self = shared_from_this();
     client_.async_wait(tcp::socket::wait_read, [self](const asio::error_code& ec) {
       if (ec || !self->waiting_) return;
-      char c;
-      const ssize_t r = ::recv(self->client_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      if (!self->ReadEarlyBytes()) {
         self->shared_->selector->Cancel(self->ticket_);
+        return;
       }
+      self->WatchWhileWaiting();
     });
   }
 
+  // Reads what the client has sent so far into in_. False when it has left (end of stream or
+  // an error) or sent more than a request's worth of bytes before being served.
+  bool ReadEarlyBytes() {
+    char buf[4096];
+    for (int round = 0; round < 64; ++round) {
+      const ssize_t r = ::recv(client_.native_handle(), buf, sizeof(buf), MSG_DONTWAIT);
+      if (r > 0) {
+        if (in_.size() + static_cast<size_t>(r) > shared_->options.max_request_bytes) return false;
+        in_.append(buf, static_cast<size_t>(r));
+        continue;
+      }
+      if (r < 0 && errno == EINTR) continue;
+      return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    }
+    return true;
+  }
+
   void OnLease(absl::StatusOr<Lease> result) {
-    waiting_ = false;
+    const bool was_waiting = std::exchange(waiting_, false);
     if (!result.ok()) {
       const absl::Status& s = result.status();
       if (absl::IsDeadlineExceeded(s) || absl::IsFailedPrecondition(s) ||
@@ -375,7 +399,8 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     lease_ = std::move(*result);
-    if (!client_.is_open()) {
+    // A queued client may have left just now, before its watch saw it: no worker session for it.
+    if (!client_.is_open() || (was_waiting && !ReadEarlyBytes())) {
       lease_.Release();
       Finish();
       return;
