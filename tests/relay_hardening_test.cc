@@ -145,5 +145,31 @@ TEST_CASE("a waiting client that sent bytes and then left gives its place up") {
   CHECK(g.Lifetime() == 2);
 }
 
+TEST_CASE("bare LF, CR or NUL in a header, or a bad header name: 400 before any worker is reserved") {
+  auto worker = FakeWorker::Start().value();
+  Grid g;
+  g.Add("chromium:w1", worker->ws_endpoint());
+  const std::vector<std::string> forged = {
+      "X-A: a\nX-Forwarded-For: 6.6.6.6\r\n",
+      "X-A: a\rX-B: b\r\n",
+      std::string("X-A: a\0b\r\n", 10),
+      "X-A: a\n\nGET /hidden HTTP/1.1\r\n",
+      "Bad Name: x\r\n",
+  };
+  for (const std::string& header : forged) {
+    INFO("header " << header);
+    auto r = testing::SendRawHttp(g.relay->port(), std::string(kUpgrade) + header + "\r\n");
+    PWGRID_REQUIRE_OK(r.status());
+    CHECK(r->status == 400);
+    CHECK(r->body == "400 Bad Request\n");
+  }
+  CHECK(worker->connections_opened() == 0);
+  CHECK(g.Lifetime() == 0);
+  // A clean request with a tab in a value still goes through.
+  auto ok = WsTestClient::Connect(g.Url(), {{"X-Tab", "a\tb"}});
+  PWGRID_REQUIRE_OK(ok.status());
+  CHECK(worker->last_request_header("X-Tab") == "a\tb");
+}
+
 }  // namespace
 }  // namespace pwgrid

@@ -113,6 +113,32 @@ std::string PlaywrightVersionFromUserAgent(std::string_view user_agent) {
   return std::string(user_agent.substr(pos, end - pos));
 }
 
+namespace {
+bool IsControl(unsigned char c) { return c < 0x20 || c == 0x7f; }
+bool IsTokenChar(unsigned char c) {
+  return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
+                                std::string_view::npos;
+}
+}  // namespace
+
+bool IsCleanHeader(std::string_view name, std::string_view value) {
+  if (name.empty()) return false;
+  for (unsigned char c : name) {
+    if (!IsTokenChar(c)) return false;
+  }
+  for (unsigned char c : value) {
+    if (IsControl(c) && c != '\t') return false;
+  }
+  return true;
+}
+
+bool IsCleanTarget(std::string_view target) {
+  for (unsigned char c : target) {
+    if (IsControl(c) || c == ' ') return false;
+  }
+  return true;
+}
+
 std::string_view StatusText(int status) {
   switch (status) {
     case 101: return "Switching Protocols";

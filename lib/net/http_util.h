@@ -29,6 +29,14 @@ bool IsValidWebSocketKey(std::string_view key);
 // "" when absent.
 std::string PlaywrightVersionFromUserAgent(std::string_view user_agent);
 
+// True when a header may be passed on as it is: the name is an HTTP token and the value has no
+// control character but HTAB (a bare CR, LF or NUL in a value would let a client forge headers
+// or a second request towards the worker).
+bool IsCleanHeader(std::string_view name, std::string_view value);
+
+// True when a request target has no control character and no space.
+bool IsCleanTarget(std::string_view target);
+
 // Reason phrase for a status code, e.g. 404 -> "Not Found".
 std::string_view StatusText(int status);
 

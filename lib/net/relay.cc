@@ -235,7 +235,19 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     in_.erase(0, n);
+    if (!IsClean(req)) {
+      Respond(400, kJsonContentType, "400 Bad Request\n", {}, false);
+      return;
+    }
     HandleRequest(req);
+  }
+
+  static bool IsClean(const websocketpp::http::parser::request& req) {
+    if (!internal::IsCleanTarget(req.get_uri())) return false;
+    for (const auto& [name, value] : req.get_headers()) {
+      if (!internal::IsCleanHeader(name, value)) return false;
+    }
+    return true;
   }
 
   void HandleRequest(const websocketpp::http::parser::request& req) {
