@@ -38,6 +38,15 @@ if ! cmp -s package-lock.json node_modules/.package-lock.json 2>/dev/null &&
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 fi
 
+# A second, older playwright-core for the tests of clients of another version (a worker refuses
+# them with 428). Kept out of package-lock.json, in a prefix of its own.
+SECOND_PLAYWRIGHT=1.64.1
+second=.cache/playwright-second
+if [ "$(node -p "try { require('./$second/node_modules/playwright-core/package.json').version } catch { '' }")" != "$SECOND_PLAYWRIGHT" ]; then
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$second" --no-save --no-package-lock \
+    --no-audit --no-fund --loglevel=error "playwright-core@$SECOND_PLAYWRIGHT"
+fi
+
 if [ ! -f build/build.ninja ]; then
   meson setup build --wrap-mode=nodownload --buildtype=debugoptimized
 fi

@@ -171,5 +171,92 @@ TEST_CASE("bare LF, CR or NUL in a header, or a bad header name: 400 before any 
   CHECK(worker->last_request_header("X-Tab") == "a\tb");
 }
 
+// A "worker" that answers every handshake with fixed bytes, written in two parts (the second
+// after a pause, as a body that follows its head), then closes or, with `keep_open`, holds the
+// connection until it is destroyed.
+class ScriptedHttpWorker {
+ public:
+  ScriptedHttpWorker(std::string part1, std::string part2, bool keep_open)
+      : fd_(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+    REQUIRE(listen(fd_, 8) == 0);
+    REQUIRE(getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this, part1, part2, keep_open] {
+      const int c = accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      std::string request;
+      char buf[4096];
+      while (request.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t n = recv(c, buf, sizeof(buf), 0);
+        if (n <= 0) break;
+        request.append(buf, static_cast<size_t>(n));
+      }
+      (void)send(c, part1.data(), part1.size(), MSG_NOSIGNAL);
+      absl::SleepFor(absl::Milliseconds(100));
+      (void)send(c, part2.data(), part2.size(), MSG_NOSIGNAL);
+      if (keep_open) {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(&done_));
+      }
+      close(c);
+    });
+  }
+  ~ScriptedHttpWorker() {
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+    }
+    shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    close(fd_);
+  }
+  std::string endpoint() const { return "ws://127.0.0.1:" + std::to_string(port_) + "/pw"; }
+
+ private:
+  int fd_;
+  uint16_t port_ = 0;
+  absl::Mutex mu_;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+TEST_CASE("a worker's refusal reaches the client whole: until close, chunked, Content-Length") {
+  const std::string body(974, 'b');
+  struct Case {
+    const char* name;
+    std::string head;
+    std::string rest;
+    bool keep_open;
+    std::string expected_body;
+  };
+  const std::string chunked = "100\r\n" + body.substr(0, 256) + "\r\n2ce\r\n" + body.substr(256) +
+                              "\r\n0\r\n\r\n";
+  const std::vector<Case> cases = {
+      // Playwright's 428: no Content-Length, the body ends when the worker closes.
+      {"until close", "HTTP/1.1 428 Precondition Required\r\nContent-Type: text/plain\r\n\r\n" +
+                          body.substr(0, 474), body.substr(474), false, body},
+      {"chunked", "HTTP/1.1 428 Precondition Required\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                      chunked.substr(0, 300), chunked.substr(300), true, chunked},
+      {"content-length", "HTTP/1.1 428 Precondition Required\r\nContent-Length: 974\r\n\r\n" +
+                             body.substr(0, 474), body.substr(474), true, body},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    ScriptedHttpWorker worker(c.head, c.rest, c.keep_open);
+    Grid g;
+    g.Add("chromium:w1", worker.endpoint());
+    auto r = testing::SendRawHttp(g.relay->port(), std::string(kUpgrade) + "\r\n");
+    PWGRID_REQUIRE_OK(r.status());
+    CHECK(r->status == 428);
+    CHECK(r->body == c.expected_body);
+    CHECK(Eventually([&] { return g.Active() == 0 && g.Lifetime() == 0; }));
+  }
+}
+
 }  // namespace
 }  // namespace pwgrid

@@ -208,6 +208,75 @@ int ResponseStatus(std::string_view head) {
   return code;
 }
 
+BodyFraming ResponseBodyFraming(std::string_view head) {
+  BodyFraming f;
+  const int status = ResponseStatus(head);
+  if ((status >= 100 && status < 200) || status == 204 || status == 304) {
+    f.kind = BodyFraming::Kind::kNone;
+    return f;
+  }
+  bool have_length = false;
+  size_t line = head.find("\r\n");
+  while (line != std::string_view::npos && line + 2 < head.size()) {
+    const size_t start = line + 2;
+    const size_t end = std::min(head.find("\r\n", start), head.size());
+    const std::string_view header = head.substr(start, end - start);
+    const size_t colon = header.find(':');
+    line = end < head.size() ? end : std::string_view::npos;
+    if (colon == std::string_view::npos) continue;
+    const std::string_view name = header.substr(0, colon);
+    const std::string_view value = Trim(header.substr(colon + 1));
+    if (EqualFold(name, "transfer-encoding") && TokenListContains(value, "chunked")) {
+      f.kind = BodyFraming::Kind::kChunked;
+      return f;  // chunked wins over any Content-Length
+    }
+    if (EqualFold(name, "content-length") && !have_length) {
+      size_t n = 0;
+      bool digits = !value.empty();
+      for (char c : value) {
+        if (c < '0' || c > '9' || n > (size_t{1} << 40)) {
+          digits = false;
+          break;
+        }
+        n = n * 10 + static_cast<size_t>(c - '0');
+      }
+      if (digits) {
+        have_length = true;
+        f.kind = BodyFraming::Kind::kLength;
+        f.length = n;
+      }
+    }
+  }
+  return f;
+}
+
+bool ChunkedBodyComplete(std::string_view body) {
+  size_t at = 0;
+  while (true) {
+    const size_t eol = body.find("\r\n", at);
+    if (eol == std::string_view::npos) return false;
+    size_t size = 0;
+    size_t i = at;
+    for (; i < eol && HexValue(body[i]) >= 0; ++i) {
+      if (size > (size_t{1} << 40)) return false;
+      size = size * 16 + static_cast<size_t>(HexValue(body[i]));
+    }
+    if (i == at) return false;  // not a chunk size: never complete, read until close or cap
+    if (size == 0) {
+      // Trailer section: header lines, then an empty line.
+      size_t t = eol + 2;
+      while (true) {
+        const size_t next = body.find("\r\n", t);
+        if (next == std::string_view::npos) return false;
+        if (next == t) return true;
+        t = next + 2;
+      }
+    }
+    at = eol + 2 + size + 2;  // data and its CRLF
+    if (at > body.size()) return false;
+  }
+}
+
 void FrameTracker::Consume(const unsigned char* data, size_t n) {
   size_t i = 0;
   while (i < n) {

@@ -52,6 +52,18 @@ bool IsDroppedRequestHeader(std::string_view lower_name);
 // The status code of an HTTP response head ("HTTP/1.1 101 Switching Protocols…"), or 0.
 int ResponseStatus(std::string_view head);
 
+// How the body of an HTTP response head is delimited (RFC 9112 section 6.3, for responses to a
+// GET): no body (1xx, 204, 304), Content-Length, chunked, or until the connection closes.
+struct BodyFraming {
+  enum class Kind { kNone, kLength, kChunked, kUntilClose };
+  Kind kind = Kind::kUntilClose;
+  size_t length = 0;  // kLength
+};
+BodyFraming ResponseBodyFraming(std::string_view head);
+
+// True when `body` starts with a complete chunked body (last chunk and trailer section included).
+bool ChunkedBodyComplete(std::string_view body);
+
 // Tracks WebSocket frame boundaries in one direction of a byte stream, reading only headers.
 class FrameTracker {
  public:

@@ -569,40 +569,57 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  // Passes a worker's non-101 answer (e.g. a Playwright version mismatch) to the client as it is.
+  // Passes a worker's non-101 answer (e.g. Playwright's 428 for a version mismatch) to the client
+  // as it is, body included: read to its end as its head delimits it (Content-Length, chunked,
+  // or until the worker closes, as Playwright's answer is), within kMaxRefusalBytes and the
+  // dial timeout; what arrived by then is passed on.
   void ForwardWorkerRefusal(size_t head_len) {
-    size_t content_length = 0;
-    std::string lower = absl::AsciiStrToLower(worker_head_.substr(0, head_len));
-    size_t pos = lower.find("\r\ncontent-length:");
-    if (pos != std::string::npos) {
-      size_t end = lower.find("\r\n", pos + 2);
-      (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(lower.substr(pos + 17, end - pos - 17)),
-                             &content_length);
-    }
-    const size_t have = worker_head_.size() - head_len;
+    const internal::BodyFraming framing =
+        internal::ResponseBodyFraming(std::string_view(worker_head_).substr(0, head_len));
     auto self = shared_from_this();
-    auto forward = [self] {
+    ArmTimer(shared_->options.dial_timeout, [self] {
       asio::error_code ignored;
-      self->worker_.close(ignored);
-      self->out_ = std::move(self->worker_head_);
-      asio::async_write(self->client_, asio::buffer(self->out_),
-                        [self](const asio::error_code&, size_t) { self->CloseGracefully(); });
-    };
-    if (content_length > have && content_length <= 64 * 1024) {
-      ArmTimer(shared_->options.dial_timeout, [self] {
-        asio::error_code ignored;
-        self->worker_.close(ignored);
-      });
-      asio::async_read(worker_, asio::dynamic_buffer(worker_head_),
-                       asio::transfer_exactly(content_length - have),
-                       [self, forward](const asio::error_code&, size_t) {
-                         self->timer_.cancel();
-                         forward();
-                       });
-    } else {
-      forward();
-    }
+      self->worker_.cancel(ignored);
+    });
+    ReadRefusal(head_len, framing);
   }
+
+  void ReadRefusal(size_t head_len, internal::BodyFraming framing) {
+    using Kind = internal::BodyFraming::Kind;
+    const std::string_view body = std::string_view(worker_head_).substr(head_len);
+    const bool complete = framing.kind == Kind::kNone ||
+                          (framing.kind == Kind::kLength && body.size() >= framing.length) ||
+                          (framing.kind == Kind::kChunked && internal::ChunkedBodyComplete(body));
+    if (complete || worker_head_.size() >= kMaxRefusalBytes) {
+      SendRefusal();
+      return;
+    }
+    auto self = shared_from_this();
+    const size_t at = worker_head_.size();
+    worker_head_.resize(std::min(kMaxRefusalBytes, at + 16 * 1024));
+    worker_.async_read_some(
+        asio::buffer(&worker_head_[at], worker_head_.size() - at),
+        [self, at, head_len, framing](const asio::error_code& ec, size_t n) {
+          self->worker_head_.resize(at + n);
+          if (ec) {
+            self->SendRefusal();  // closed (the end of a close-delimited body), or timed out
+          } else {
+            self->ReadRefusal(head_len, framing);
+          }
+        });
+  }
+
+  void SendRefusal() {
+    timer_.cancel();
+    asio::error_code ignored;
+    worker_.close(ignored);
+    out_ = std::move(worker_head_);
+    auto self = shared_from_this();
+    asio::async_write(client_, asio::buffer(out_),
+                      [self](const asio::error_code&, size_t) { self->CloseGracefully(); });
+  }
+
+  static constexpr size_t kMaxRefusalBytes = 256 * 1024;
 
   // ---- byte relay -------------------------------------------------------------------------
   // One direction of the relay. `buf` holds bytes [begin, end) not yet written to `to`.
