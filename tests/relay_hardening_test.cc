@@ -258,5 +258,25 @@ TEST_CASE("a worker's refusal reaches the client whole: until close, chunked, Co
   }
 }
 
+TEST_CASE("a client that drops TCP without a close frame is not logged as the worker's fault") {
+  auto worker = FakeWorker::Start().value();
+  CapturingLogger log;
+  Grid g(GridOptions{.logger = &log});
+  g.Add("chromium:w1", worker->ws_endpoint());
+  {
+    RawClient client(g.relay->port());
+    client.Send(std::string(kUpgrade) + "\r\n");
+    REQUIRE(Eventually([&] { return g.relay->stats().active_sessions == 1; }));
+  }  // closed without a close frame
+  CHECK(Eventually([&] { return g.relay->stats().active_sessions == 0 && g.Active() == 0; }));
+  CHECK(log.Contains("closed the connection without a close frame"));
+  CHECK(!log.Contains("Browser server closed the connection without a close frame"));
+  // The worker's own death still is.
+  auto client = WsTestClient::Connect(g.Url()).value();
+  worker->Kill();
+  CHECK(client->WaitClosed().value() == 1011);
+  CHECK(log.Contains("Browser server closed the connection without a close frame"));
+}
+
 }  // namespace
 }  // namespace pwgrid

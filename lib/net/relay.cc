@@ -557,6 +557,8 @@ class Session : public std::enable_shared_from_this<Session> {
       if (self->in_.empty()) {
         self->Pump(self->up_);
       } else {  // the client sent frames before the 101: pass them on first
+        self->up_frames_.Consume(reinterpret_cast<const unsigned char*>(self->in_.data()),
+                                 self->in_.size());
         asio::async_write(self->worker_, asio::buffer(self->in_), [self](const asio::error_code& e2, size_t) {
           std::string().swap(self->in_);
           if (e2) {
@@ -668,6 +670,7 @@ class Session : public std::enable_shared_from_this<Session> {
       p.begin = 0;
       p.end = n;
       if (p.to_worker) {
+        up_frames_.Consume(reinterpret_cast<const unsigned char*>(p.buf.get()), n);
         home_->bytes_to_workers.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
       } else {
         down_frames_.Consume(reinterpret_cast<const unsigned char*>(p.buf.get()), n);
@@ -690,6 +693,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void UpEnded() {
     if (finished_) return;
     up_done_ = true;
+    if (!up_frames_.close_seen()) {
+      shared_->Log(LogLevel::kDebug,
+                   absl::StrCat("Client ", remote_, " closed the connection without a close frame"),
+                   {{"workerId", lease_.worker().id}});
+    }
     asio::error_code ignored;
     worker_.shutdown(tcp::socket::shutdown_send, ignored);
     if (down_done_) {
@@ -699,8 +707,9 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  // The worker stopped sending. If it died without a close frame, the client gets a 1011 close
-  // frame (when the stream is at a frame boundary), not a silent TCP close.
+  // The worker stopped sending. If it died without a close frame while the client was still
+  // there, the client gets a 1011 close frame (when the stream is at a frame boundary), not a
+  // silent TCP close. After the client's own end, the worker's close is only the answer to it.
   void DownEnded() {
     if (finished_) return;
     down_done_ = true;
@@ -714,7 +723,7 @@ class Session : public std::enable_shared_from_this<Session> {
         self->Linger();
       }
     };
-    if (!down_frames_.close_seen() && down_frames_.at_boundary()) {
+    if (!up_done_ && !down_frames_.close_seen() && down_frames_.at_boundary()) {
       shared_->Log(LogLevel::kWarn, "Browser server closed the connection without a close frame",
                    {{"workerId", lease_.worker().id}});
       out_ = internal::ServerCloseFrame(1011, "browser server closed the connection");
@@ -785,6 +794,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Pipe up_{&client_, &worker_, /*to_worker=*/true, nullptr, 0, 0};
   Pipe down_{&worker_, &client_, /*to_worker=*/false, nullptr, 0, 0};
   internal::FrameTracker down_frames_;
+  internal::FrameTracker up_frames_;  // only to tell whether the client sent a close frame
 };
 
 }  // namespace
