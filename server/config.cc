@@ -1,5 +1,10 @@
 #include "server/config.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -8,6 +13,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
+#include "server/file_check.h"
 
 namespace pwgrid::server {
 namespace {
@@ -24,19 +31,53 @@ std::string FlagName(const char* env) {
   return absl::StrCat("--", absl::AsciiStrToLower(absl::StrReplaceAll(env, {{"_", "-"}})));
 }
 
-absl::StatusOr<int> ParseInt(const char* name, const std::string& value) {
-  int out = 0;
-  if (!absl::SimpleAtoi(value, &out)) {
-    return absl::InvalidArgumentError(absl::StrCat(name, ": '", value, "' is not an integer"));
+// An integer too large for `int` parses here (as a value out of every range), so that its
+// message names the allowed range rather than saying it is not an integer.
+absl::StatusOr<int64_t> ParseInt(const char* name, const std::string& value) {
+  int64_t out = 0;
+  if (absl::SimpleAtoi(value, &out)) return out;
+  absl::string_view digits(value);
+  const bool negative = absl::ConsumePrefix(&digits, "-");
+  if (!negative) absl::ConsumePrefix(&digits, "+");
+  if (!digits.empty() && digits.find_first_not_of("0123456789") == absl::string_view::npos) {
+    return negative ? INT64_MIN : INT64_MAX;
   }
-  return out;
+  return absl::InvalidArgumentError(absl::StrCat(name, ": '", value, "' is not an integer"));
+}
+
+// SERVER_HOST: an IP address as it is, or a host name resolved now (its first address), so that
+// a bad value stops the server before any browser is launched.
+absl::Status ApplyServerHost(const std::string& v, ServerConfig& c) {
+  addrinfo hints{};
+  hints.ai_family = AF_INET;  // an IPv4 address first: "localhost" must not become ::1 only
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  int rc = getaddrinfo(v.c_str(), nullptr, &hints, &found);
+  if (rc != 0) {
+    hints.ai_family = AF_INET6;
+    rc = getaddrinfo(v.c_str(), nullptr, &hints, &found);
+  }
+  if (rc != 0 || found == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "SERVER_HOST: '", v, "' is neither an IP address nor a host name that resolves (",
+        rc != 0 ? gai_strerror(rc) : "no address", ")"));
+  }
+  char text[INET6_ADDRSTRLEN] = {};
+  const void* addr = found->ai_family == AF_INET6
+                         ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(found->ai_addr)->sin6_addr)
+                         : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr);
+  inet_ntop(found->ai_family, addr, text, sizeof(text));
+  freeaddrinfo(found);
+  c.host = v;
+  c.listen_address = text;
+  return absl::OkStatus();
 }
 
 // An integer setting with an allowed range and upstream-style messages.
 Setting IntSetting(const char* env, const char* help, const char* def, int min, int max,
                    int ServerConfig::*field) {
   return Setting{env, help, def, [env, min, max, field](const std::string& v, ServerConfig& c) {
-                   absl::StatusOr<int> n = ParseInt(env, v);
+                   absl::StatusOr<int64_t> n = ParseInt(env, v);
                    if (!n.ok()) return n.status();
                    if (min == 1 && *n < 1) {
                      return absl::InvalidArgumentError(absl::StrCat(env, " must be greater than zero"));
@@ -45,7 +86,7 @@ Setting IntSetting(const char* env, const char* help, const char* def, int min, 
                      return absl::InvalidArgumentError(
                          absl::StrCat(env, " must be between ", min, " and ", max));
                    }
-                   c.*field = *n;
+                   c.*field = static_cast<int>(*n);
                    return absl::OkStatus();
                  }};
 }
@@ -79,13 +120,13 @@ const std::vector<Setting>& Settings() {
                  1 << 30, &ServerConfig::max_lifetime_sessions),
       Setting{"WORKER_SELECT_TIMEOUT", "seconds a client waits for a free worker (1..12)", "5",
               [](const std::string& v, ServerConfig& c) {
-                absl::StatusOr<int> n = ParseInt("WORKER_SELECT_TIMEOUT", v);
+                absl::StatusOr<int64_t> n = ParseInt("WORKER_SELECT_TIMEOUT", v);
                 if (!n.ok()) return n.status();
                 if (*n <= 0) {
                   return absl::InvalidArgumentError("WORKER_SELECT_TIMEOUT must be greater than zero");
                 }
                 if (*n > 12) return absl::InvalidArgumentError("WORKER_SELECT_TIMEOUT must not exceed 12s");
-                c.worker_select_timeout_s = *n;
+                c.worker_select_timeout_s = static_cast<int>(*n);
                 return absl::OkStatus();
               }},
       Setting{"DEFAULT_BROWSER_TYPE", "browser when ?browser= is absent: chromium, firefox, webkit",
@@ -122,7 +163,8 @@ const std::vector<Setting>& Settings() {
                 c.log_json = v == "json";
                 return absl::OkStatus();
               }},
-      StringSetting("SERVER_HOST", "listen address", "0.0.0.0", &ServerConfig::host),
+      Setting{"SERVER_HOST", "listen address: an IP address or a host name", "0.0.0.0",
+              ApplyServerHost},
       IntSetting("SERVER_PORT", "listen port (0: any free port)", "8080", 0, 65535, &ServerConfig::port),
       IntSetting("LOCAL_WORKERS", "local Chromium workers in embedded mode (1..64)", "2", 1, 64,
                  &ServerConfig::local_workers),
@@ -141,8 +183,12 @@ const std::vector<Setting>& Settings() {
       IntSetting("IO_THREADS", "relay I/O threads (1..256)", "2", 1, 256, &ServerConfig::io_threads),
       IntSetting("MAX_WAITING_CLIENTS", "clients waiting for a worker before 429", "1000", 0,
                  1 << 24, &ServerConfig::max_waiting_clients),
-      StringSetting("BROWSER_LOG", "file that receives node's and Chromium's stderr", "(discarded)",
-                    &ServerConfig::browser_log),
+      Setting{"BROWSER_LOG", "file that receives node's and Chromium's stderr", "(discarded)",
+              [](const std::string& v, ServerConfig& c) {
+                if (absl::Status s = CheckWritableFile("BROWSER_LOG", v); !s.ok()) return s;
+                c.browser_log = v;
+                return absl::OkStatus();
+              }},
   };
   return *settings;
 }

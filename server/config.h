@@ -30,7 +30,8 @@ struct ServerConfig {
   std::string redis_password;      // REDIS_PASSWORD
   int redis_db = 0;                // REDIS_DB
   int lease_ttl_s = 30;            // LEASE_TTL (Redis mode)
-  std::string host = "0.0.0.0";    // SERVER_HOST
+  std::string host = "0.0.0.0";    // SERVER_HOST, an IP address or a host name
+  std::string listen_address = "0.0.0.0";  // SERVER_HOST as an IP address (a name resolved)
   int port = 8080;                 // SERVER_PORT, 0..65535 (0: any free port)
   int local_workers = 2;           // LOCAL_WORKERS, 1..64 (embedded mode)
   int spare_browsers = 1;          // SPARE_BROWSERS, 0..8 (embedded mode)

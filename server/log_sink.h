@@ -21,6 +21,7 @@ class StdoutLogger : public Logger {
   bool Enabled(LogLevel level) const override { return level >= level_; }
 
   void Log(const LogRecord& r) override {
+    if (!Enabled(r.level)) return;  // LOG_LEVEL applies to every line, the server's own too
     const std::string time = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
     std::string line;
     if (json_) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "server/file_check.h"
 
 namespace pwgrid::server {
 namespace {
@@ -202,7 +203,12 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::function<const char*(co
   if (const std::string* v = get("CHROMIUM_PATH")) c.chromium_path = *v;
   if (const std::string* v = get("PWGRID_NODE")) c.node_path = *v;
   if (const std::string* v = get("PWGRID_LAUNCHER")) c.launcher_path = *v;
-  if (const std::string* v = get("BROWSER_LOG")) c.browser_log = *v;
+  if (const std::string* v = get("BROWSER_LOG")) {
+    if (absl::Status s = CheckWritableFile("BROWSER_LOG", *v); !s.ok()) {
+      problems.push_back(absl::StrCat("  ", s.message()));  // "  BROWSER_LOG: …" as the others
+    }
+    c.browser_log = *v;
+  }
   if (problems.empty() && c.redis_key_ttl_s < 3 * c.heartbeat_interval_s) {
     problem("REDIS_KEY_TTL", "REDIS_KEY_TTL must be at least three times HEARTBEAT_INTERVAL");
   }

@@ -24,6 +24,7 @@ class WorkerLogger : public Logger {
   bool Enabled(LogLevel level) const override { return level >= level_; }
 
   void Log(const LogRecord& r) override {
+    if (!Enabled(r.level)) return;  // LOG_LEVEL applies to every line, the server's own too
     const std::string time =
         absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
     const std::string level(r.level == LogLevel::kWarn ? "warn" : ToString(r.level));

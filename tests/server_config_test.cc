@@ -47,6 +47,31 @@ TEST_CASE("invalid values name their variable, with upstream's wording") {
   CHECK(Load({{"SERVER_PORT", "70000"}}).status().message().find("SERVER_PORT") != std::string::npos);
 }
 
+TEST_CASE("SERVER_HOST: IP addresses and host names are checked when the configuration loads") {
+  CHECK(Load({{"SERVER_HOST", "127.0.0.1"}}).value().listen_address == "127.0.0.1");
+  CHECK(Load({{"SERVER_HOST", "::1"}}).value().listen_address == "::1");
+  ServerConfig named = Load({{"SERVER_HOST", "localhost"}}).value();
+  CHECK(named.listen_address == "127.0.0.1");
+  CHECK(named.host == "localhost");
+  const absl::Status bad = Load({{"SERVER_HOST", "no-such-host.invalid"}}).status();
+  CHECK(absl::IsInvalidArgument(bad));
+  CHECK(bad.message().rfind("SERVER_HOST: 'no-such-host.invalid' is neither an IP address nor", 0) == 0);
+}
+
+TEST_CASE("BROWSER_LOG that cannot be written is reported as BROWSER_LOG's problem") {
+  CHECK(Load({{"BROWSER_LOG", "/nonexistent/dir/log"}}).status().message() ==
+        "BROWSER_LOG: cannot open '/nonexistent/dir/log' for writing: No such file or directory");
+}
+
+TEST_CASE("an integer too large names the allowed range") {
+  CHECK(Load({{"MAX_CONCURRENT_SESSIONS", "99999999999"}}).status().message() ==
+        "MAX_CONCURRENT_SESSIONS must be between 1 and 1048576");
+  CHECK(Load({{"SERVER_PORT", "-99999999999999999999"}}).status().message() ==
+        "SERVER_PORT must be between 0 and 65535");
+  CHECK(Load({{"MAX_CONCURRENT_SESSIONS", "12abc"}}).status().message() ==
+        "MAX_CONCURRENT_SESSIONS: '12abc' is not an integer");
+}
+
 TEST_CASE("flags override the environment; --help is reported") {
   ServerConfig c = Load({{"MAX_CONCURRENT_SESSIONS", "3"}}, {"--max-concurrent-sessions=7",
                                                             "--local-workers", "4"})

@@ -67,6 +67,8 @@ TEST_CASE("invalid values name their variable") {
       {"LOG_FORMAT", "xml", "  LOG_FORMAT: must be one of: json, text"},
       {"RESTART_AFTER_RECYCLE", "1", "  RESTART_AFTER_RECYCLE: must be 'true' or 'false'"},
       {"DRAIN_TIMEOUT", "-5", "  DRAIN_TIMEOUT: must be a non-negative integer"},
+      {"BROWSER_LOG", "/nonexistent/dir/log",
+       "  BROWSER_LOG: cannot open '/nonexistent/dir/log' for writing: No such file or directory"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);
