@@ -1,25 +1,23 @@
 #!/usr/bin/env bash
-# Quick start: installs and builds what is missing, then runs pwgrid-server in embedded mode on
-# 127.0.0.1:8080 with 2 local Chromium workers (no Redis). Ctrl-C stops it cleanly.
-# Any pwgrid-server flag can be appended, e.g. --local-workers=4 (see --help).
+# Quick start: installs and builds what is missing, then runs pwgrid-server in embedded mode (no
+# Redis) with local Chromium workers. Ctrl-C stops it cleanly.
+#
+# Configure it like pwgrid-server itself, with its environment variables (they are passed on
+# unchanged) or flags appended to the command line (see `build/server/pwgrid-server --help`).
+# Only where a variable is unset, this script picks the quick-start values: SERVER_HOST=127.0.0.1,
+# SERVER_PORT=8080, LOCAL_WORKERS=2. Example: SERVER_PORT=18555 LOCAL_WORKERS=1 scripts/run-grid.sh
+# PWGRID_SKIP_SETUP=1 skips the install and build step (the tests use it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
-cat <<'MSG'
+[ "${PWGRID_SKIP_SETUP:-}" = 1 ] || scripts/setup.sh
+export SERVER_HOST="${SERVER_HOST:-127.0.0.1}"
+export SERVER_PORT="${SERVER_PORT:-8080}"
+export LOCAL_WORKERS="${LOCAL_WORKERS:-2}"
+cat <<MSG
 
-pwgrid: starting an embedded grid with 2 Chromium workers.
-Once "Starting proxy server" appears, connect any Playwright client to
-
-    ws://127.0.0.1:8080/?browser=chromium
-
-for example (Node, playwright-core 1.65):
-
-    const { chromium } = require('playwright-core');
-    const browser = await chromium.connect('ws://127.0.0.1:8080/?browser=chromium');
-    const page = await browser.newPage();
-    await page.goto('https://example.com');
-    console.log(await page.title());
-    await browser.close();
+pwgrid: starting an embedded grid with $LOCAL_WORKERS Chromium worker(s) on $SERVER_HOST:$SERVER_PORT.
+Wait for the server's ready line (it shows the URL), then connect any Playwright 1.65 client,
+e.g. README.md's client.mjs.
 
 MSG
-exec build/server/pwgrid-server --server-host=127.0.0.1 --server-port=8080 --local-workers=2 "$@"
+exec build/server/pwgrid-server "$@"

@@ -83,6 +83,17 @@ int main(int argc, char** argv) {
       NewRegistrySelector(registry->get(), selector_options);
   if (!selector.ok()) return Fail(selector.status().ToString());
 
+  // The relay is created (its options checked) before any browser is launched.
+  RelayOptions relay_options;
+  relay_options.listen_address = config.listen_address;
+  relay_options.port = static_cast<uint16_t>(config.port);
+  relay_options.io_threads = config.io_threads;
+  relay_options.default_browser = config.default_browser;
+  relay_options.select_timeout = absl::Seconds(config.worker_select_timeout_s);
+  relay_options.logger = &logger;
+  absl::StatusOr<std::unique_ptr<Relay>> relay = Relay::Create(relay_options, selector->get());
+  if (!relay.ok()) return Fail(absl::StrCat("error loading config: ", relay.status().message()));
+
   std::unique_ptr<LocalWorkerPool> pool;
   if (!redis_mode) {
     LocalPoolOptions pool_options;
@@ -107,24 +118,21 @@ int main(int argc, char** argv) {
     }
   }
 
-  RelayOptions relay_options;
-  relay_options.listen_address = config.host;
-  relay_options.port = static_cast<uint16_t>(config.port);
-  relay_options.io_threads = config.io_threads;
-  relay_options.default_browser = config.default_browser;
-  relay_options.select_timeout = absl::Seconds(config.worker_select_timeout_s);
-  relay_options.logger = &logger;
-  absl::StatusOr<std::unique_ptr<Relay>> relay = Relay::Create(relay_options, selector->get());
-  if (!relay.ok()) {
-    if (pool) pool->Stop();
-    return Fail(absl::StrCat("error loading config: ", relay.status().message()));
-  }
   if (absl::Status s = (*relay)->Start(); !s.ok()) {
     if (pool) pool->Stop();
     return Fail(s.ToString());
   }
   logger.Log({LogLevel::kInfo,
               absl::StrCat("Starting proxy server at ", config.host, ":", (*relay)->port()), {}});
+  // pwgrid: the one line that says clients can connect now (the workers are up, the port listens).
+  logger.Log({LogLevel::kInfo,
+              absl::StrCat("Grid ready: ws://", config.host, ":", (*relay)->port(), "/?browser=",
+                           std::string(ToString(config.default_browser)), " (",
+                           redis_mode ? absl::StrCat("Redis mode, registry at ", config.redis_host, ":",
+                                                     config.redis_port)
+                                      : absl::StrCat(config.local_workers, " local Chromium worker(s)"),
+                           ")"),
+              {}});
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
