@@ -19,6 +19,7 @@
 #include "pwgrid/testing/registry_conformance.h"
 #include "pwgrid/testing/status_macros.h"
 #include "pwgrid/worker_agent.h"
+#include "tests/redis_test_util.h"
 #include "tests/selection_vectors.h"
 
 namespace pwgrid {
@@ -26,37 +27,6 @@ namespace {
 
 using testing::conformance::Load;
 using testing::conformance::WaitUntil;
-
-testing::RedisServer& Server() {
-  static std::unique_ptr<testing::RedisServer> server = [] {
-    absl::StatusOr<std::unique_ptr<testing::RedisServer>> s = testing::RedisServer::Start();
-    if (!s.ok()) {
-      FAIL("cannot start redis-server: " << s.status().ToString());
-    }
-    return std::move(*s);
-  }();
-  return *server;
-}
-
-std::string Call(const std::vector<std::string>& args) {
-  absl::StatusOr<std::string> r = Server().Call(args);
-  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
-  return *r;
-}
-
-RedisRegistryOptions Options() {
-  RedisRegistryOptions o;
-  o.port = Server().port();
-  o.reconnect_backoff_min = absl::Milliseconds(20);
-  o.reconnect_backoff_max = absl::Milliseconds(200);
-  return o;
-}
-
-std::unique_ptr<WorkerRegistry> NewRegistry(const RedisRegistryOptions& o = Options()) {
-  absl::StatusOr<std::unique_ptr<WorkerRegistry>> r = NewRedisWorkerRegistry(o);
-  REQUIRE(r.ok());
-  return std::move(*r);
-}
 
 struct RedisFixture {
   std::unique_ptr<WorkerRegistry> registry;

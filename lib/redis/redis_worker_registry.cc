@@ -22,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "lib/log_util.h"
 #include "lib/redis/redis_connection.h"
+#include "lib/redis/redis_registry_hooks.h"
 #include "lib/redis/scripts.h"
 #include "lib/status_util.h"
 
@@ -102,8 +103,9 @@ RedisEndpoint EndpointFrom(const RedisRegistryOptions& o, bool blocking) {
 
 class RedisWorkerRegistry : public WorkerRegistry {
  public:
-  explicit RedisWorkerRegistry(const RedisRegistryOptions& options)
+  RedisWorkerRegistry(const RedisRegistryOptions& options, internal::RedisRegistryTestHooks hooks)
       : options_(options),
+        hooks_(std::move(hooks)),
         conn_(EndpointFrom(options, /*blocking=*/false)),
         backoff_(options.reconnect_backoff_min),
         proxy_tag_(NewUuid().substr(0, 8)) {
@@ -396,6 +398,11 @@ class RedisWorkerRegistry : public WorkerRegistry {
 
   absl::StatusOr<RedisValue> Eval(RedisScript& script, const std::vector<std::string>& args) {
     absl::MutexLock lock(&conn_mu_);
+    return EvalLocked(script, args);
+  }
+
+  absl::StatusOr<RedisValue> EvalLocked(RedisScript& script, const std::vector<std::string>& args)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(conn_mu_) {
     PWGRID_RETURN_IF_ERROR(EnsureConnectedLocked());
     absl::StatusOr<RedisValue> r = conn_.Eval(script, {}, args);
     NoteLocked(r.status());
@@ -475,19 +482,26 @@ class RedisWorkerRegistry : public WorkerRegistry {
     }
   }
 
+  // Renews this registry's leases, re-creating those Redis lost. The list is taken while the
+  // connection is held: a Release() whose lease is on it then reaches Redis only after the
+  // renewal, and one that came before has already taken its lease off the list. So a renewal
+  // never re-creates a lease that was released (it did, pinning a slot for a lease TTL, when a
+  // release ran between taking the list and renewing).
   void RenewLeases() {
+    absl::MutexLock conn_lock(&conn_mu_);
     std::vector<std::pair<std::string, std::string>> mine;  // lease id, worker id
     {
       absl::MutexLock lock(&state_mu_);
       mine.assign(leases_.begin(), leases_.end());
     }
+    if (hooks_.after_renew_snapshot) hooks_.after_renew_snapshot();
     for (size_t start = 0; start < mine.size(); start += kRenewBatch) {
       std::vector<std::string> args = {Ms(options_.lease_ttl)};
       for (size_t i = start; i < std::min(mine.size(), start + kRenewBatch); ++i) {
         args.push_back(mine[i].second);
         args.push_back(mine[i].first);
       }
-      absl::StatusOr<RedisValue> r = Eval(renew_, args);
+      absl::StatusOr<RedisValue> r = EvalLocked(renew_, args);
       if (!r.ok()) {
         internal::Log(options_.logger, LogLevel::kWarn,
                       absl::StrCat("Could not renew session leases: ", r.status().message()));
@@ -557,6 +571,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
   }
 
   const RedisRegistryOptions options_;
+  const internal::RedisRegistryTestHooks hooks_;
 
   absl::Mutex conn_mu_;
   RedisConnection conn_ ABSL_GUARDED_BY(conn_mu_);
@@ -590,10 +605,19 @@ class RedisWorkerRegistry : public WorkerRegistry {
 
 absl::StatusOr<std::unique_ptr<WorkerRegistry>> NewRedisWorkerRegistry(
     const RedisRegistryOptions& options) {
+  return internal::NewRedisWorkerRegistryWithHooks(options, {});
+}
+
+namespace internal {
+
+absl::StatusOr<std::unique_ptr<WorkerRegistry>> NewRedisWorkerRegistryWithHooks(
+    const RedisRegistryOptions& options, RedisRegistryTestHooks hooks) {
   PWGRID_RETURN_IF_ERROR(options.Validate());
-  auto registry = std::make_unique<RedisWorkerRegistry>(options);
+  auto registry = std::make_unique<RedisWorkerRegistry>(options, std::move(hooks));
   registry->Start();
   return std::unique_ptr<WorkerRegistry>(std::move(registry));
 }
+
+}  // namespace internal
 
 }  // namespace pwgrid

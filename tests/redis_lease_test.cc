@@ -1,0 +1,117 @@
+// Session leases and outages of the Redis registry against a real redis-server: release is final
+// whatever the timing of renewals, a hung or restarted Redis (issue 10's defects).
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+#include <optional>
+#include <string>
+
+#include "absl/time/clock.h"
+#include "absl/synchronization/mutex.h"
+#include "lib/redis/redis_registry_hooks.h"
+#include "pwgrid/redis_worker_registry.h"
+#include "pwgrid/testing/registry_conformance.h"
+#include "pwgrid/testing/status_macros.h"
+#include "tests/redis_test_util.h"
+
+namespace pwgrid {
+namespace {
+
+using testing::conformance::Load;
+using testing::conformance::TestWorker;
+
+// Counts the registry's "Restored N session lease(s)" warnings.
+class RestoreCounter : public Logger {
+ public:
+  bool Enabled(LogLevel) const override { return true; }
+  void Log(const LogRecord& r) override {
+    if (r.message.rfind("Restored ", 0) == 0) restored_.fetch_add(1);
+  }
+  int restored() const { return restored_.load(); }
+
+ private:
+  std::atomic<int> restored_{0};
+};
+
+TEST_CASE("a released lease stays released while renewals run (connect churn)") {
+  Call({"FLUSHALL"});
+  RestoreCounter log;
+  RedisRegistryOptions o = Options();
+  o.lease_ttl = absl::Seconds(1);  // renewed every 333 ms: several renewals during the churn
+  o.logger = &log;
+  std::unique_ptr<WorkerRegistry> registry = NewRegistry(o);
+  PWGRID_REQUIRE_OK(registry->Register(TestWorker("chromium:1"), absl::Seconds(60)));
+  // 4 clients each opening and closing sessions back to back for 3 s, as 4 x 10,000 connect+close
+  // in a row do: every renewal snapshot holds leases that are being released.
+  const absl::Time end = absl::Now() + absl::Seconds(3);
+  std::atomic<int> sessions{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&] {
+      while (absl::Now() < end && sessions.load() < 400000) {
+        absl::StatusOr<std::optional<Reservation>> r =
+            registry->Reserve(ReserveRequest{BrowserType::kChromium, {8, 1 << 30}});
+        if (!r.ok() || !r->has_value()) continue;
+        (void)registry->Release(**r, /*rollback_lifetime=*/false);
+        sessions.fetch_add(1);
+      }
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  MESSAGE(sessions.load() << " sessions");
+  // Redis lost nothing, so a renewal that "restored" a lease re-created a released one.
+  CHECK(log.restored() == 0);
+  absl::SleepFor(absl::Milliseconds(400));  // > one renewal interval, < the lease TTL
+  CHECK(Call({"ZCARD", "pwgrid:leases"}) == "0");
+  CHECK(Load(*registry, "chromium:1")->active == 0);
+}
+
+TEST_CASE("a release that runs while a renewal is under way is final") {
+  Call({"FLUSHALL"});
+  RestoreCounter log;
+  RedisRegistryOptions o = Options();
+  o.lease_ttl = absl::Seconds(3);  // renewed every second
+  o.logger = &log;
+  // The release of the live lease starts right after the renewal took its list of leases; it has
+  // ample time to complete before the renewal goes on, unless the renewal holds it back.
+  absl::Mutex mu;
+  std::optional<Reservation> held ABSL_GUARDED_BY(mu);
+  bool raced ABSL_GUARDED_BY(mu) = false;
+  std::unique_ptr<WorkerRegistry> registry;
+  std::thread releaser;
+  internal::RedisRegistryTestHooks hooks;
+  hooks.after_renew_snapshot = [&] {
+    absl::MutexLock lock(&mu);
+    if (!held || raced) return;
+    raced = true;
+    releaser = std::thread([&registry, r = *held] { (void)registry->Release(r, false); });
+    mu.Unlock();
+    absl::SleepFor(absl::Milliseconds(300));
+    mu.Lock();
+  };
+  registry = internal::NewRedisWorkerRegistryWithHooks(o, hooks).value();
+  PWGRID_REQUIRE_OK(registry->Register(TestWorker("chromium:1"), absl::Seconds(60)));
+  {
+    std::optional<Reservation> r = testing::conformance::Reserve(*registry);
+    REQUIRE(r.has_value());
+    absl::MutexLock lock(&mu);
+    held = r;
+  }
+  {
+    absl::MutexLock lock(&mu);
+    auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return raced; };
+    REQUIRE(mu.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(5)));
+  }
+  // The next renewal (1 s later) has seen the release: wait for it, then nothing may be left.
+  absl::SleepFor(absl::Milliseconds(1500));
+  releaser.join();
+  CHECK(log.restored() == 0);
+  CHECK(Call({"ZCARD", "pwgrid:leases"}) == "0");
+  CHECK(Load(*registry, "chromium:1")->active == 0);
+}
+
+}  // namespace
+}  // namespace pwgrid
