@@ -262,6 +262,20 @@ class RegistrySelector : public Selector, public Lease::Owner {
         }
         continue;
       }
+      if (r.ok() && options_.clock->Now() >= again->second.request.deadline) {
+        // The registry answered after the client's deadline (a slow Redis): the client has been
+        // told it waited too long, or is about to be; it gets no session.
+        mu_.Unlock();
+        (void)registry_->Release(**r, /*rollback_lifetime=*/true);
+        mu_.Lock();
+        again = waiters_.find(ticket);
+        if (again != waiters_.end()) {
+          ready.push_back({std::move(again->second.done),
+                           absl::DeadlineExceededError("no worker became available in time")});
+          waiters_.erase(again);
+        }
+        continue;
+      }
       if (r.ok()) {
         ready.push_back({std::move(again->second.done), Lease(this, std::move(**r))});
       } else {

@@ -2,6 +2,8 @@
 // whatever the timing of renewals, a hung or restarted Redis (issue 10's defects).
 #include <doctest/doctest.h>
 
+#include <signal.h>
+
 #include <atomic>
 #include <memory>
 #include <thread>
@@ -13,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "lib/redis/redis_registry_hooks.h"
 #include "pwgrid/redis_worker_registry.h"
+#include "pwgrid/selector.h"
 #include "pwgrid/testing/registry_conformance.h"
 #include "pwgrid/testing/status_macros.h"
 #include "tests/redis_test_util.h"
@@ -22,6 +25,7 @@ namespace {
 
 using testing::conformance::Load;
 using testing::conformance::TestWorker;
+using testing::conformance::WaitUntil;
 
 // Counts the registry's "Restored N session lease(s)" warnings.
 class RestoreCounter : public Logger {
@@ -111,6 +115,75 @@ TEST_CASE("a release that runs while a renewal is under way is final") {
   CHECK(log.restored() == 0);
   CHECK(Call({"ZCARD", "pwgrid:leases"}) == "0");
   CHECK(Load(*registry, "chromium:1")->active == 0);
+}
+
+TEST_CASE("after Redis lost its data, live leases count again before anything else is served") {
+  Call({"FLUSHALL"});
+  RedisRegistryOptions o = Options();
+  o.lease_ttl = absl::Seconds(30);  // renewed every 10 s: the test must not depend on a renewal
+  std::unique_ptr<WorkerRegistry> proxy = NewRegistry(o);
+  std::unique_ptr<WorkerRegistry> worker_side = NewRegistry(o);
+  PWGRID_REQUIRE_OK(worker_side->Register(TestWorker("chromium:1"), absl::Seconds(60)));
+  std::optional<Reservation> live = testing::conformance::Reserve(*proxy, /*c=*/1);
+  REQUIRE(live.has_value());
+  Server().Stop(/*crash=*/true);
+  REQUIRE(Server().Resume().ok());  // empty
+  // The proxy notices and reconnects; only then does the worker register again (its next
+  // heartbeat), as in a real outage where workers heartbeat every few seconds.
+  REQUIRE(WaitUntil([&] { return proxy->Ping().ok(); }, absl::Seconds(10)));
+  REQUIRE(WaitUntil([&] {
+    return worker_side->Register(TestWorker("chromium:1"), absl::Seconds(60)).ok();
+  }, absl::Seconds(10)));
+  // The worker is busy (C = 1) with the live session: nothing may be reserved on it.
+  absl::StatusOr<std::optional<Reservation>> r =
+      proxy->Reserve(ReserveRequest{BrowserType::kChromium, {1, 50}});
+  PWGRID_REQUIRE_OK(r.status());
+  CHECK(!r->has_value());
+  CHECK(Load(*proxy, "chromium:1")->active == 1);
+  PWGRID_REQUIRE_OK(proxy->Release(*live, false));
+  CHECK(Load(*proxy, "chromium:1")->active == 0);
+  CHECK(testing::conformance::Reserve(*proxy, 1).has_value());
+}
+
+TEST_CASE("a hung Redis (SIGSTOP): waiting clients get Unavailable before their deadline") {
+  Call({"FLUSHALL"});
+  std::unique_ptr<WorkerRegistry> registry = NewRegistry();
+  PWGRID_REQUIRE_OK(registry->Register(TestWorker("chromium:1"), absl::Seconds(60)));
+  SelectorOptions so;
+  so.limits = {1, 1000};
+  std::unique_ptr<Selector> selector = NewRegistrySelector(registry.get(), so).value();
+  REQUIRE(::kill(Server().pid(), SIGSTOP) == 0);
+  struct Result {
+    absl::Mutex mu;
+    std::vector<absl::Status> statuses ABSL_GUARDED_BY(mu);
+    std::vector<absl::Time> at ABSL_GUARDED_BY(mu);
+  } results;
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + absl::Seconds(2);  // WORKER_SELECT_TIMEOUT can be 1..12 s
+  for (int i = 0; i < 4; ++i) {
+    selector->Acquire(SelectRequest{BrowserType::kChromium, deadline, ""},
+                      [&results](absl::StatusOr<Lease> l) {
+                        absl::MutexLock lock(&results.mu);
+                        results.statuses.push_back(l.status());
+                        results.at.push_back(absl::Now());
+                      });
+  }
+  {
+    absl::MutexLock lock(&results.mu);
+    auto all = [&results]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(results.mu) {
+      return results.statuses.size() == 4;
+    };
+    results.mu.AwaitWithTimeout(absl::Condition(&all), absl::Seconds(20));
+  }
+  REQUIRE(::kill(Server().pid(), SIGCONT) == 0);
+  absl::MutexLock lock(&results.mu);
+  REQUIRE(results.statuses.size() == 4);
+  for (size_t i = 0; i < 4; ++i) {
+    INFO("client " << i << ": " << results.statuses[i] << " after "
+                   << absl::FormatDuration(results.at[i] - start));
+    CHECK(absl::IsUnavailable(results.statuses[i]));  // "Worker registry unavailable", not a timeout
+    CHECK(results.at[i] < deadline);
+  }
 }
 
 }  // namespace

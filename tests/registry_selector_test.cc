@@ -10,6 +10,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "pwgrid/selector.h"
+#include "pwgrid/testing/manual_clock.h"
 #include "pwgrid/testing/status_macros.h"
 #include "pwgrid/worker_registry.h"
 
@@ -215,6 +216,61 @@ TEST_CASE("an uncommitted lease rolls lifetime back") {
     auto s = f.registry->Snapshot().value();
     return s[0].active == 0 && s[0].lifetime == 0;
   }));
+}
+
+// Forwards to a registry, except that each Reserve() takes `reserve_takes` on `clock` (a slow
+// backend) and it never claims to be non-blocking, so that the selector thread makes the calls.
+class SlowRegistry : public WorkerRegistry {
+ public:
+  SlowRegistry(WorkerRegistry* inner, testing::ManualClock* clock, absl::Duration reserve_takes)
+      : inner_(inner), clock_(clock), reserve_takes_(reserve_takes) {}
+  absl::Status Register(const WorkerInfo& info, absl::Duration ttl) override {
+    return inner_->Register(info, ttl);
+  }
+  absl::Status Heartbeat(std::string_view id, absl::Duration ttl) override {
+    return inner_->Heartbeat(id, ttl);
+  }
+  absl::Status SetStatus(std::string_view id, WorkerStatus s) override { return inner_->SetStatus(id, s); }
+  absl::Status Deregister(std::string_view id) override { return inner_->Deregister(id); }
+  absl::StatusOr<bool> RequestShutdown(std::string_view id) override { return inner_->RequestShutdown(id); }
+  absl::StatusOr<bool> TakeShutdownCommand(std::string_view id) override {
+    return inner_->TakeShutdownCommand(id);
+  }
+  absl::StatusOr<std::vector<WorkerLoad>> Snapshot() override { return inner_->Snapshot(); }
+  absl::StatusOr<std::optional<Reservation>> Reserve(const ReserveRequest& r) override {
+    clock_->Advance(reserve_takes_);
+    return inner_->Reserve(r);
+  }
+  absl::Status Release(const Reservation& r, bool rollback) override { return inner_->Release(r, rollback); }
+  int64_t Watch(RegistryListener l) override { return inner_->Watch(std::move(l)); }
+  void Unwatch(int64_t id) override { inner_->Unwatch(id); }
+
+ private:
+  WorkerRegistry* const inner_;
+  testing::ManualClock* const clock_;
+  const absl::Duration reserve_takes_;
+};
+
+TEST_CASE("a reservation the registry grants after the client's deadline is given back") {
+  testing::ManualClock clock;
+  std::unique_ptr<WorkerRegistry> inner = NewInMemoryWorkerRegistry({}).value();
+  WorkerInfo w;
+  w.id = "chromium:1";
+  w.endpoint = "ws://127.0.0.1:1/x";
+  PWGRID_REQUIRE_OK(inner->Register(w, absl::Hours(1)));
+  SlowRegistry slow(inner.get(), &clock, absl::Seconds(6));
+  SelectorOptions o;
+  o.limits = {5, 100};
+  o.clock = &clock;
+  std::unique_ptr<Selector> selector = NewRegistrySelector(&slow, o).value();
+  Results r;
+  selector->Acquire(SelectRequest{BrowserType::kChromium, clock.Now() + absl::Seconds(5), ""},
+                    r.Callback("late"));
+  REQUIRE(r.Wait(1));
+  CHECK(absl::IsDeadlineExceeded(r.Take("late").status()));
+  const std::vector<WorkerLoad> s = inner->Snapshot().value();
+  CHECK(s[0].active == 0);
+  CHECK(s[0].lifetime == 0);
 }
 
 }  // namespace

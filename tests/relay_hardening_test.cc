@@ -278,5 +278,42 @@ TEST_CASE("a client that drops TCP without a close frame is not logged as the wo
   CHECK(log.Contains("Browser server closed the connection without a close frame"));
 }
 
+// A selector whose answers never come in time (its thread is stuck on a slow registry): it keeps
+// every callback and answers them only when destroyed.
+class StuckSelector : public Selector {
+ public:
+  ~StuckSelector() override {
+    absl::MutexLock lock(&mu_);
+    for (Callback& done : pending_) done(absl::FailedPreconditionError("shutting down"));
+  }
+  uint64_t Acquire(SelectRequest, Callback done) override {
+    absl::MutexLock lock(&mu_);
+    pending_.push_back(std::move(done));
+    return pending_.size();
+  }
+  void Cancel(uint64_t) override {}
+  int64_t waiting() const override {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int64_t>(pending_.size());
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<Callback> pending_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_CASE("the client's deadline holds when the selector cannot answer in time") {
+  StuckSelector selector;
+  RelayOptions o = RelayOptions::ForTesting();
+  o.select_timeout = absl::Milliseconds(300);
+  std::unique_ptr<Relay> relay = Relay::Create(o, &selector).value();
+  PWGRID_REQUIRE_OK(relay->Start());
+  auto r = testing::SendRawHttp(relay->port(), std::string(kUpgrade) + "\r\n", absl::Seconds(3));
+  PWGRID_REQUIRE_OK(r.status());
+  CHECK(r->status == 503);
+  CHECK(r->body == "{\"error\":{\"code\":503,\"message\":\"No available servers\"}}\n");
+  relay->Stop(absl::ZeroDuration());
+}
+
 }  // namespace
 }  // namespace pwgrid

@@ -24,8 +24,12 @@
 // status an upstream worker sets by itself, or counters an upstream proxy changes, are picked up
 // when selection visits that worker or by the periodic re-index (reindex_interval).
 //
-// Outages: calls fail fast with Unavailable while Redis is unreachable; the registry reconnects
-// with an exponential backoff and re-creates leases Redis lost when it comes back.
+// Outages: calls never connect or reconnect themselves. Every round trip is bounded by
+// command_timeout, and while the connection is down every call fails at once with Unavailable.
+// The registry's upkeep thread reconnects with an exponential backoff and, before any other call
+// can use the new connection, gives back the slots released while Redis was away and writes
+// again every live lease this registry holds (also when Redis came back empty), so a busy worker
+// never looks idle after an outage.
 //
 // Thread-safety: thread-safe. The registry owns two threads (lease upkeep and reaper; pub/sub
 // listener). Every call blocks its caller for at most one Redis round trip (command_timeout), so
@@ -51,8 +55,11 @@ struct RedisRegistryOptions {
   int port = 6379;                 // 1..65535
   std::string password;            // empty: no AUTH
   int db = 0;                      // SELECT index, >= 0; upstream always uses 0
-  absl::Duration connect_timeout = absl::Seconds(1);   // > 0
-  absl::Duration command_timeout = absl::Seconds(2);   // per round trip, > 0
+  absl::Duration connect_timeout = absl::Seconds(1);   // > 0; only the upkeep thread connects
+  // Bound of every round trip, > 0. Keep it well below the clients' select timeout: a Redis that
+  // stops answering (SIGSTOP, a hung host) is then noticed, and refused with Unavailable, before
+  // the waiting clients' deadlines.
+  absl::Duration command_timeout = absl::Milliseconds(500);
   absl::Duration reconnect_backoff_min = absl::Milliseconds(100);  // > 0
   absl::Duration reconnect_backoff_max = absl::Seconds(5);         // >= min
   // A lease not renewed for this long frees its slot; renewed every lease_ttl / 3. >= 1 s.

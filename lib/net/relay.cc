@@ -342,7 +342,18 @@ class Session : public std::enable_shared_from_this<Session> {
     waiting_ = true;
     ticket_ = shared_->selector->Acquire(std::move(request), [self](absl::StatusOr<Lease> r) mutable {
       auto result = std::make_shared<absl::StatusOr<Lease>>(std::move(r));
-      asio::post(self->client_.get_executor(), [self, result] { self->OnLease(std::move(*result)); });
+      asio::post(self->client_.get_executor(), [self, result] {
+        if (self->gave_up_waiting_) return;  // answered already; a late lease releases itself
+        self->OnLease(std::move(*result));
+      });
+    });
+    // The client's deadline holds even when the selector cannot answer in time (its thread is
+    // waiting on a slow registry): shortly after it, the client gets its 503 from here.
+    ArmTimer(shared_->options.select_timeout + absl::Milliseconds(50), [self] {
+      if (!self->waiting_) return;
+      self->gave_up_waiting_ = true;
+      self->shared_->selector->Cancel(self->ticket_);
+      self->OnLease(absl::DeadlineExceededError("the selector did not answer in time"));
     });
     WatchWhileWaiting();
   }
@@ -786,6 +797,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Lease lease_;
   uint64_t ticket_ = 0;
   bool waiting_ = false;
+  bool gave_up_waiting_ = false;  // the client got its 503 before the selector answered
   bool dial_timed_out_ = false;
   bool established_ = false;
   bool up_done_ = false;

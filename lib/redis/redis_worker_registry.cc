@@ -101,12 +101,19 @@ RedisEndpoint EndpointFrom(const RedisRegistryOptions& o, bool blocking) {
   return e;
 }
 
+// A release Redis did not take because it was away.
+struct PendingRelease {
+  std::string worker_id;
+  std::string lease_id;
+  bool rollback_lifetime = false;
+};
+constexpr size_t kMaxPendingReleases = 100000;
+
 class RedisWorkerRegistry : public WorkerRegistry {
  public:
   RedisWorkerRegistry(const RedisRegistryOptions& options, internal::RedisRegistryTestHooks hooks)
       : options_(options),
         hooks_(std::move(hooks)),
-        conn_(EndpointFrom(options, /*blocking=*/false)),
         backoff_(options.reconnect_backoff_min),
         proxy_tag_(NewUuid().substr(0, 8)) {
     select_.source = internal::WithPrelude(internal::kLuaSelect);
@@ -123,7 +130,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
   }
 
   void Start() {
-    (void)Ping();  // logs the outcome; failures are retried
+    Reconnect();  // one attempt now, so that a registry created with Redis up is usable at once
     upkeep_ = std::thread([this] { RunUpkeep(); });
     if (options_.subscribe) listener_ = std::thread([this] { RunListener(); });
   }
@@ -290,10 +297,15 @@ class RedisWorkerRegistry : public WorkerRegistry {
       // Whatever Redis answers, stop renewing: a lease Redis could not release now expires.
       leases_.erase(reservation.lease_id);
     }
-    PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(release_, {reservation.worker.id,
-                                                          reservation.lease_id,
-                                                          rollback_lifetime ? "1" : "0"}));
-    if (ToInt(r) == 1) Notify({RegistryEvent::Kind::kCapacityChanged, reservation.worker.id});
+    PendingRelease release{reservation.worker.id, reservation.lease_id, rollback_lifetime};
+    absl::StatusOr<RedisValue> r = Eval(release_, ReleaseArgs(release));
+    if (absl::IsUnavailable(r.status())) {
+      // Redis is away: give the slot back as soon as it answers again, before anything else.
+      absl::MutexLock lock(&state_mu_);
+      if (pending_releases_.size() < kMaxPendingReleases) pending_releases_.push_back(release);
+    }
+    if (!r.ok()) return r.status();
+    if (ToInt(*r) == 1) Notify({RegistryEvent::Kind::kCapacityChanged, reservation.worker.id});
     return absl::OkStatus();
   }
 
@@ -353,49 +365,10 @@ class RedisWorkerRegistry : public WorkerRegistry {
     return absl::StrCat(proxy_tag_, "-", ++next_lease_);
   }
 
-  // Connects when needed, pacing attempts with the backoff. Unavailable while Redis is down.
-  absl::Status EnsureConnectedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(conn_mu_) {
-    if (conn_.connected()) return absl::OkStatus();
-    const absl::Time now = options_.clock->Now();
-    if (now < next_attempt_) {
-      return absl::UnavailableError(absl::StrCat(last_error_, " (reconnecting)"));
-    }
-    absl::Status s = conn_.Connect();
-    if (!s.ok()) {
-      if (!down_) {
-        internal::Log(options_.logger, LogLevel::kError,
-                      absl::StrCat("Redis unreachable, retrying with backoff: ", s.message()));
-      }
-      down_ = true;
-      last_error_ = std::string(s.message());
-      next_attempt_ = now + backoff_;
-      backoff_ = std::min(backoff_ * 2, options_.reconnect_backoff_max);
-      return s;
-    }
-    backoff_ = options_.reconnect_backoff_min;
-    internal::Log(options_.logger, LogLevel::kInfo,
-                  down_ ? "Reconnected to Redis" : "Connected to Redis",
-                  {{"redis", internal::Describe(conn_.endpoint())}});
-    if (down_) {
-      absl::MutexLock lock(&state_mu_);
-      renew_now_ = true;  // give back what Redis may have lost while it was away
-    }
-    down_ = false;
-    return absl::OkStatus();
-  }
-
-  // Records a lost connection so the next call reconnects at once.
-  void NoteLocked(const absl::Status& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(conn_mu_) {
-    if (s.ok() || conn_.connected()) return;
-    last_error_ = std::string(s.message());
-    if (!down_) {
-      internal::Log(options_.logger, LogLevel::kError,
-                    absl::StrCat("Lost the Redis connection: ", s.message()));
-    }
-    down_ = true;
-    next_attempt_ = absl::InfinitePast();
-  }
-
+  // The connection. Calls never connect themselves: while the connection is down they fail at
+  // once with Unavailable, and the upkeep thread reconnects (Reconnect()), so that no caller waits
+  // on a connect or on a Redis that accepts connections but does not answer (SIGSTOP). Every
+  // round trip is bounded by command_timeout; a timed-out or broken connection is dropped.
   absl::StatusOr<RedisValue> Eval(RedisScript& script, const std::vector<std::string>& args) {
     absl::MutexLock lock(&conn_mu_);
     return EvalLocked(script, args);
@@ -403,16 +376,16 @@ class RedisWorkerRegistry : public WorkerRegistry {
 
   absl::StatusOr<RedisValue> EvalLocked(RedisScript& script, const std::vector<std::string>& args)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(conn_mu_) {
-    PWGRID_RETURN_IF_ERROR(EnsureConnectedLocked());
-    absl::StatusOr<RedisValue> r = conn_.Eval(script, {}, args);
+    PWGRID_RETURN_IF_ERROR(UpLocked());
+    absl::StatusOr<RedisValue> r = conn_->Eval(script, {}, args);
     NoteLocked(r.status());
     return r;
   }
 
   absl::StatusOr<RedisValue> Command(const std::vector<std::string>& args) {
     absl::MutexLock lock(&conn_mu_);
-    PWGRID_RETURN_IF_ERROR(EnsureConnectedLocked());
-    absl::StatusOr<RedisValue> r = conn_.Command(args);
+    PWGRID_RETURN_IF_ERROR(UpLocked());
+    absl::StatusOr<RedisValue> r = conn_->Command(args);
     NoteLocked(r.status());
     return r;
   }
@@ -420,10 +393,98 @@ class RedisWorkerRegistry : public WorkerRegistry {
   absl::StatusOr<std::vector<RedisValue>> Pipeline(
       const std::vector<std::vector<std::string>>& cmds) {
     absl::MutexLock lock(&conn_mu_);
-    PWGRID_RETURN_IF_ERROR(EnsureConnectedLocked());
-    absl::StatusOr<std::vector<RedisValue>> r = conn_.Pipeline(cmds);
+    PWGRID_RETURN_IF_ERROR(UpLocked());
+    absl::StatusOr<std::vector<RedisValue>> r = conn_->Pipeline(cmds);
     NoteLocked(r.status());
     return r;
+  }
+
+  absl::Status UpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(conn_mu_) {
+    if (conn_ != nullptr && conn_->connected()) return absl::OkStatus();
+    return absl::UnavailableError(absl::StrCat(last_error_, " (reconnecting)"));
+  }
+
+  // After a failed round trip: a connection that broke or timed out is gone; the upkeep thread
+  // is woken to reconnect.
+  void NoteLocked(const absl::Status& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(conn_mu_) {
+    if (s.ok() || conn_->connected()) return;
+    last_error_ = std::string(s.message());
+    internal::Log(options_.logger, LogLevel::kError,
+                  absl::StrCat("Lost the Redis connection: ", s.message()));
+    absl::MutexLock lock(&state_mu_);
+    reconnect_now_ = true;
+  }
+
+  bool Connected() {
+    absl::MutexLock lock(&conn_mu_);
+    return conn_ != nullptr && conn_->connected();
+  }
+
+  // Upkeep thread (and Start): connects a fresh connection without holding the connection lock,
+  // then, before any other call may use it, gives back the slots released while Redis was away
+  // and writes again every live lease, also for workers whose entries Redis lost (it was restarted
+  // empty): a busy worker that registers again must not look idle. Paced by the backoff.
+  void Reconnect() {
+    const absl::Time now = options_.clock->Now();
+    if (now < next_attempt_) return;
+    auto fresh = std::make_unique<RedisConnection>(EndpointFrom(options_, /*blocking=*/false));
+    absl::Status s = fresh->Connect();
+    if (s.ok()) {
+      absl::MutexLock lock(&conn_mu_);
+      conn_ = std::move(fresh);
+      s = FlushPendingReleasesLocked();
+      if (s.ok()) s = RenewLeasesLocked(/*after_reconnect=*/true);
+      if (!s.ok()) {
+        conn_->Close();
+        last_error_ = std::string(s.message());
+      }
+    } else {
+      absl::MutexLock lock(&conn_mu_);
+      last_error_ = std::string(s.message());
+    }
+    if (!s.ok()) {
+      if (!down_) {
+        internal::Log(options_.logger, LogLevel::kError,
+                      absl::StrCat("Redis unreachable, retrying with backoff: ", s.message()));
+      }
+      down_ = true;
+      next_attempt_ = now + backoff_;
+      backoff_ = std::min(backoff_ * 2, options_.reconnect_backoff_max);
+      return;
+    }
+    internal::Log(options_.logger, LogLevel::kInfo,
+                  down_ ? "Reconnected to Redis" : "Connected to Redis",
+                  {{"redis", internal::Describe(EndpointFrom(options_, false))}});
+    down_ = false;
+    next_attempt_ = absl::InfinitePast();
+    backoff_ = options_.reconnect_backoff_min;
+    Notify({RegistryEvent::Kind::kCapacityChanged, ""});  // waiting clients may go on
+  }
+
+  absl::Status FlushPendingReleasesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(conn_mu_) {
+    std::vector<PendingRelease> pending;
+    {
+      absl::MutexLock lock(&state_mu_);
+      pending.swap(pending_releases_);
+    }
+    for (size_t i = 0; i < pending.size(); ++i) {
+      absl::StatusOr<RedisValue> r = EvalLocked(release_, ReleaseArgs(pending[i]));
+      if (!r.ok() && absl::IsUnavailable(r.status())) {
+        absl::MutexLock lock(&state_mu_);
+        pending_releases_.insert(pending_releases_.end(), pending.begin() + i, pending.end());
+        return r.status();
+      }
+    }
+    if (!pending.empty()) {
+      internal::Log(options_.logger, LogLevel::kInfo,
+                    absl::StrCat("Released ", pending.size(),
+                                 " session slot(s) that were given back while Redis was away"));
+    }
+    return absl::OkStatus();
+  }
+
+  static std::vector<std::string> ReleaseArgs(const PendingRelease& r) {
+    return {r.worker_id, r.lease_id, r.rollback_lifetime ? "1" : "0"};
   }
 
   void Notify(const RegistryEvent& event) {
@@ -439,17 +500,23 @@ class RedisWorkerRegistry : public WorkerRegistry {
     absl::Time next_reap = options_.clock->Now() + options_.reaper_interval;
     absl::Time next_reindex = options_.clock->Now() + options_.reindex_interval;
     while (true) {
+      const bool up = Connected();  // taken before state_mu_: the lock order is conn_mu_, state_mu_
       {
         absl::MutexLock lock(&state_mu_);
         const absl::Time now = options_.clock->Now();
-        const absl::Time due = std::min({next_renew, next_sweep, next_reap, next_reindex});
+        // While down, only the next reconnect attempt is due.
+        const absl::Time due =
+            up ? std::min({next_renew, next_sweep, next_reap, next_reindex}) : next_attempt_;
         auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_mu_) {
-          return stop_ || renew_now_;
+          return stop_ || reconnect_now_;
         };
         state_mu_.AwaitWithTimeout(absl::Condition(&woken), due - now);
         if (stop_) return;
-        if (renew_now_) next_renew = absl::InfinitePast();
-        renew_now_ = false;
+        reconnect_now_ = false;
+      }
+      if (!Connected()) {
+        Reconnect();
+        continue;
       }
       const absl::Time now = options_.clock->Now();
       if (now >= next_renew) {
@@ -489,6 +556,13 @@ class RedisWorkerRegistry : public WorkerRegistry {
   // release ran between taking the list and renewing).
   void RenewLeases() {
     absl::MutexLock conn_lock(&conn_mu_);
+    if (UpLocked().ok()) (void)RenewLeasesLocked(/*after_reconnect=*/false);
+  }
+
+  // `after_reconnect`: Redis may have lost everything, so a lease whose worker has no active
+  // entry is written again too (with the entry); otherwise such a lease belongs to a worker that
+  // is gone and is left alone.
+  absl::Status RenewLeasesLocked(bool after_reconnect) ABSL_EXCLUSIVE_LOCKS_REQUIRED(conn_mu_) {
     std::vector<std::pair<std::string, std::string>> mine;  // lease id, worker id
     {
       absl::MutexLock lock(&state_mu_);
@@ -496,7 +570,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
     }
     if (hooks_.after_renew_snapshot) hooks_.after_renew_snapshot();
     for (size_t start = 0; start < mine.size(); start += kRenewBatch) {
-      std::vector<std::string> args = {Ms(options_.lease_ttl)};
+      std::vector<std::string> args = {Ms(options_.lease_ttl), after_reconnect ? "1" : "0"};
       for (size_t i = start; i < std::min(mine.size(), start + kRenewBatch); ++i) {
         args.push_back(mine[i].second);
         args.push_back(mine[i].first);
@@ -505,13 +579,14 @@ class RedisWorkerRegistry : public WorkerRegistry {
       if (!r.ok()) {
         internal::Log(options_.logger, LogLevel::kWarn,
                       absl::StrCat("Could not renew session leases: ", r.status().message()));
-        return;
+        return r.status();
       }
       if (ToInt(*r) > 0) {
         internal::Log(options_.logger, LogLevel::kWarn,
                       absl::StrCat("Restored ", ToInt(*r), " session lease(s) Redis had lost"));
       }
     }
+    return absl::OkStatus();
   }
 
   void Reap() {
@@ -574,11 +649,12 @@ class RedisWorkerRegistry : public WorkerRegistry {
   const internal::RedisRegistryTestHooks hooks_;
 
   absl::Mutex conn_mu_;
-  RedisConnection conn_ ABSL_GUARDED_BY(conn_mu_);
-  bool down_ ABSL_GUARDED_BY(conn_mu_) = false;
-  absl::Time next_attempt_ ABSL_GUARDED_BY(conn_mu_) = absl::InfinitePast();
-  absl::Duration backoff_ ABSL_GUARDED_BY(conn_mu_);
-  std::string last_error_ ABSL_GUARDED_BY(conn_mu_);
+  std::unique_ptr<RedisConnection> conn_ ABSL_GUARDED_BY(conn_mu_);  // null until connected once
+  std::string last_error_ ABSL_GUARDED_BY(conn_mu_) = "not connected yet";
+  // Reconnect() state: used by Start() and then by the upkeep thread only.
+  bool down_ = false;
+  absl::Time next_attempt_ = absl::InfinitePast();
+  absl::Duration backoff_;
   RedisScript select_ ABSL_GUARDED_BY(conn_mu_), release_ ABSL_GUARDED_BY(conn_mu_),
       renew_ ABSL_GUARDED_BY(conn_mu_), sweep_ ABSL_GUARDED_BY(conn_mu_),
       reap_ ABSL_GUARDED_BY(conn_mu_), register_ ABSL_GUARDED_BY(conn_mu_),
@@ -591,7 +667,9 @@ class RedisWorkerRegistry : public WorkerRegistry {
   int64_t next_lease_ ABSL_GUARDED_BY(state_mu_) = 0;
   absl::flat_hash_map<std::string, std::string> leases_ ABSL_GUARDED_BY(state_mu_);  // id → worker
   bool stop_ ABSL_GUARDED_BY(state_mu_) = false;
-  bool renew_now_ ABSL_GUARDED_BY(state_mu_) = false;
+  bool reconnect_now_ ABSL_GUARDED_BY(state_mu_) = false;
+  // Releases Redis did not take (it was away), given again right after reconnecting.
+  std::vector<PendingRelease> pending_releases_ ABSL_GUARDED_BY(state_mu_);
 
   absl::Mutex listeners_mu_;
   std::map<int64_t, RegistryListener> listeners_ ABSL_GUARDED_BY(listeners_mu_);

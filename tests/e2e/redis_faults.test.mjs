@@ -72,3 +72,76 @@ test('SIGKILL of a proxy mid-session: its slots come back within the lease TTL',
   assert.equal((await session(`ws://127.0.0.1:${survivor.port}/`, pageUrl)).title, 'faults');
   for (const b of held) await b.close().catch(() => {});
 });
+
+// Stops the proxies and workers of the tests before (their workers would serve this test's
+// clients too).
+async function stopEarlierParts() {
+  for (const stop of cleanup.reverse()) await stop();
+  cleanup.length = 0;
+}
+
+test('a hung Redis (SIGSTOP): new clients get "Worker registry unavailable" before their deadline', async (t) => {
+  await stopEarlierParts();
+  const proxy = await startProxy(rds.port, { WORKER_SELECT_TIMEOUT: '2' });
+  cleanup.push(() => stopGrid(proxy));
+  const worker = await startWorker(rds.port, { REDIS_RETRY_ATTEMPTS: '30' });
+  cleanup.push(() => stopProcess(worker));
+  assert.equal((await session(`ws://127.0.0.1:${proxy.port}/`, pageUrl)).title, 'faults');
+  rds.child.kill('SIGSTOP');
+  let times;
+  try {
+    const t0 = Date.now();
+    times = await Promise.all([0, 1, 2, 3, 4].map(async () => {
+      const err = await chromium.connect(`ws://127.0.0.1:${proxy.port}/`, { timeout: 10_000 }).then(
+        (b) => { b.close(); return new Error('served while Redis was hung'); }, (e) => e);
+      assert.match(err.message, /503[\s\S]*Worker registry unavailable/);
+      return Date.now() - t0;
+    }));
+  } finally {
+    rds.child.kill('SIGCONT');
+  }
+  t.diagnostic(`503 after ${times.join(', ')} ms (WORKER_SELECT_TIMEOUT 2 s)`);
+  for (const ms of times) assert.ok(ms < 2000, `answered after ${ms} ms, past the client's deadline`);
+  await waitFor(async () => {
+    try {
+      return (await session(`ws://127.0.0.1:${proxy.port}/`, pageUrl)).title === 'faults';
+    } catch { return false; }
+  }, 'a session after SIGCONT', 20_000, 250);
+});
+
+test('Redis restarted empty: a busy worker gets no second session while its first one lives', async () => {
+  await stopEarlierParts();  // this worker must be the only one
+  const proxy = await startProxy(rds.port, { MAX_CONCURRENT_SESSIONS: '1', WORKER_SELECT_TIMEOUT: '1' });
+  cleanup.push(() => stopGrid(proxy));
+  const worker = await startWorker(rds.port, { REDIS_RETRY_ATTEMPTS: '30' });
+  cleanup.push(() => stopProcess(worker));
+  const wid = worker.ids[0];
+  const browser = await chromium.connect(`ws://127.0.0.1:${proxy.port}/`);
+  try {
+    const page = await browser.newPage();
+    await rds.stop('SIGKILL');
+    await rds.resume();  // empty
+    await waitFor(async () => (await redis(rds.port, 'EXISTS', `worker:${wid}`)) === 1,
+      'the worker to register again', 15_000);
+    // Once the proxy answers other than "registry unavailable", the worker must count as full.
+    let served = false;
+    await waitFor(async () => {
+      try {
+        const b = await chromium.connect(`ws://127.0.0.1:${proxy.port}/`, { timeout: 10_000 });
+        served = true;
+        await b.close();
+        return true;
+      } catch (e) {
+        return /No available servers/.test(e.message);
+      }
+    }, 'the proxy to be back', 20_000, 200);
+    assert.equal(served, false, 'a second session was given to a worker that is busy (C=1)');
+    assert.equal(await active(wid), 1);
+    await page.goto(pageUrl);
+    assert.equal(await page.title(), 'faults');
+  } finally {
+    await browser.close();
+  }
+  await waitFor(async () => (await active(wid)) === 0, 'the slot to be free', 5000);
+  assert.equal((await session(`ws://127.0.0.1:${proxy.port}/`, pageUrl)).title, 'faults');
+});
