@@ -38,6 +38,7 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
       Record& r = workers_[info.id];  // keeps counters and leases of a returning worker
       r.info = info;
       r.expires_at = now + ttl;
+      r.unreachable = false;
     }
     Notify({RegistryEvent::Kind::kCapacityChanged, info.id});
     return absl::OkStatus();
@@ -45,11 +46,23 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
 
   absl::Status Heartbeat(std::string_view id, absl::Duration ttl) override {
     if (ttl <= absl::ZeroDuration()) return absl::InvalidArgumentError("ttl must be positive");
+    bool back = false;  // it was unreachable: selectable again
+    {
+      absl::MutexLock lock(&mu_);
+      const absl::Time now = options_.clock->Now();
+      Record* r = FindAliveLocked(id, now);
+      if (r == nullptr) return NotFound(id);
+      r->expires_at = now + ttl;
+      back = std::exchange(r->unreachable, false);
+    }
+    if (back) Notify({RegistryEvent::Kind::kCapacityChanged, std::string(id)});
+    return absl::OkStatus();
+  }
+
+  absl::Status MarkUnreachable(std::string_view id) override {
     absl::MutexLock lock(&mu_);
-    const absl::Time now = options_.clock->Now();
-    Record* r = FindAliveLocked(id, now);
-    if (r == nullptr) return NotFound(id);
-    r->expires_at = now + ttl;
+    auto it = workers_.find(id);
+    if (it != workers_.end()) it->second.unreachable = true;
     return absl::OkStatus();
   }
 
@@ -109,7 +122,7 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
     views_.clear();
     for (const auto& [id, rec] : workers_) {
       views_.push_back({id, rec.info.browser, rec.info.status,
-                        static_cast<int64_t>(rec.leases.size()), rec.lifetime, rec.expires_at > now});
+                        static_cast<int64_t>(rec.leases.size()), rec.lifetime, rec.alive(now)});
     }
     std::optional<size_t> chosen = internal::ChooseLoad(views_, request.browser, request.limits);
     if (!chosen) return std::optional<Reservation>();
@@ -158,6 +171,9 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
     int64_t lifetime = 0;
     absl::flat_hash_set<std::string> leases;
     bool shutdown_requested = false;
+    bool unreachable = false;  // MarkUnreachable(), until the next Register() or Heartbeat()
+
+    bool alive(absl::Time now) const { return expires_at > now && !unreachable; }
   };
 
   static absl::Status NotFound(std::string_view id) {
@@ -188,7 +204,7 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
     out.reserve(workers_.size());
     for (const auto& [id, r] : workers_) {
       out.push_back(WorkerLoad{r.info, static_cast<int64_t>(r.leases.size()), r.lifetime,
-                               r.expires_at > now});
+                               r.alive(now)});
     }
     return out;
   }

@@ -53,6 +53,12 @@ void Lease::Release() {
   if (Owner* owner = std::exchange(owner_, nullptr)) owner->OnRelease(reservation_, committed_);
 }
 
+void Lease::ReleaseWorkerUnreachable() {
+  if (owner_ == nullptr) return;
+  owner_->OnWorkerUnreachable(reservation_);
+  Release();
+}
+
 absl::Status SelectorOptions::Validate() const {
   if (limits.max_concurrent < 1) {
     return absl::InvalidArgumentError("max_concurrent must be at least 1");
@@ -154,6 +160,23 @@ class RegistrySelector : public Selector, public Lease::Owner {
         internal::Log(options_.logger, LogLevel::kInfo,
                       absl::StrCat("Worker has reached session limit (", reservation.lifetime, "/",
                                    options_.limits.max_lifetime, "). Shutdown command sent."),
+                      {{"workerId", reservation.worker.id}});
+      }
+    });
+  }
+
+  // Runs (or is queued) before the release that follows, so the next reservation of a waiting
+  // client cannot pick the same worker.
+  void OnWorkerUnreachable(const Reservation& reservation) override {
+    RunOrPost([this, reservation] {
+      absl::Status s = registry_->MarkUnreachable(reservation.worker.id);
+      if (s.ok()) {
+        internal::Log(options_.logger, LogLevel::kWarn,
+                      "Browser server unreachable: not selected until its next heartbeat",
+                      {{"workerId", reservation.worker.id}});
+      } else if (!absl::IsUnimplemented(s)) {
+        internal::Log(options_.logger, LogLevel::kError,
+                      absl::StrCat("Failed to mark a worker unreachable: ", s.ToString()),
                       {{"workerId", reservation.worker.id}});
       }
     });

@@ -229,11 +229,14 @@ class WorkerAgent::Impl {
       std::unique_ptr<Worker> retiring;  // the current worker, when it must be replaced
       std::string reason;
       if (current_) {
-        HeartbeatIfDue(*current_, now);
+        // A browser that exited is not heartbeated: a proxy that found it unreachable keeps it
+        // out of selection until it is retired.
+        const bool running = current_->browser->Running();
+        if (running) HeartbeatIfDue(*current_, now);
         absl::StatusOr<bool> cmd = options_.registry->TakeShutdownCommand(current_->info.id);
         if (cmd.ok() && *cmd) {
           reason = "shutdown_command";
-        } else if (!current_->browser->Running()) {
+        } else if (!running) {
           reason = "browser_exited";
         }
         if (!reason.empty()) {

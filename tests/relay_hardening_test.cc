@@ -315,5 +315,51 @@ TEST_CASE("the client's deadline holds when the selector cannot answer in time")
   relay->Stop(absl::ZeroDuration());
 }
 
+TEST_CASE("a dead worker is skipped: the client is served by another, later clients never try it") {
+  auto gone = FakeWorker::Start().value();
+  const std::string dead_endpoint = gone->ws_endpoint();
+  PWGRID_REQUIRE_OK(gone->Stop());
+  auto live = FakeWorker::Start().value();
+  CapturingLogger log;
+  Grid g(GridOptions{.logger = &log});
+  g.Add("chromium:a-dead", dead_endpoint);  // chosen first: ties go to the smaller id
+  g.Add("chromium:b-live", live->ws_endpoint());
+  for (int i = 0; i < 4; ++i) {
+    auto client = WsTestClient::Connect(g.Url());
+    PWGRID_REQUIRE_OK(client.status());
+    PWGRID_REQUIRE_OK((*client)->SendText("hi"));
+    CHECK((*client)->Receive().value().data == "hi");
+    PWGRID_REQUIRE_OK((*client)->Close(1000));
+  }
+  CHECK(live->connections_opened() == 4);
+  CHECK(log.Contains("trying another worker"));
+  CHECK(!log.Contains("rejected"));
+  const std::vector<WorkerLoad> s = g.registry->Snapshot().value();
+  CHECK(!s[0].alive);
+  CHECK(s[0].lifetime == 0);  // the failed dial was rolled back
+  // It heartbeats again: selectable again.
+  PWGRID_REQUIRE_OK(g.registry->Heartbeat("chromium:a-dead", absl::Seconds(60)));
+  CHECK(g.registry->Snapshot().value()[0].alive);
+}
+
+TEST_CASE("every worker unreachable: 500 after a bounded number of tries") {
+  std::vector<std::string> endpoints;
+  for (int i = 0; i < 4; ++i) {
+    auto gone = FakeWorker::Start().value();
+    endpoints.push_back(gone->ws_endpoint());
+    PWGRID_REQUIRE_OK(gone->Stop());
+  }
+  Grid g(GridOptions{.select_timeout = absl::Seconds(5)});
+  for (int i = 0; i < 4; ++i) g.Add("chromium:" + std::to_string(i), endpoints[i]);
+  auto r = testing::SendRawHttp(g.relay->port(), std::string(kUpgrade) + "\r\n");
+  PWGRID_REQUIRE_OK(r.status());
+  CHECK(r->status == 500);
+  CHECK(r->body == "{\"error\":{\"code\":500,\"message\":\"Browser server error\"}}\n");
+  int marked = 0;
+  for (const WorkerLoad& w : g.registry->Snapshot().value()) marked += w.alive ? 0 : 1;
+  CHECK(marked == 3);
+  CHECK(Eventually([&] { return g.Active() == 0 && g.Lifetime() == 0; }));
+}
+
 }  // namespace
 }  // namespace pwgrid

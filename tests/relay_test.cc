@@ -79,19 +79,20 @@ TEST_CASE("a worker killed mid-session: the client gets a close, the lease is re
   CHECK(Eventually([&] { return g.Active() == 0 && g.relay->stats().active_sessions == 0; }));
 }
 
-TEST_CASE("an unreachable worker: 500 Browser server error, lease released and rolled back") {
+TEST_CASE("the only worker is unreachable: it is taken out of selection, the client waits, 503") {
   auto gone = FakeWorker::Start().value();
   const std::string endpoint = gone->ws_endpoint();
   PWGRID_REQUIRE_OK(gone->Stop());
-  Grid g;
+  Grid g(5, absl::Milliseconds(500));
   g.Add("chromium:dead", endpoint);
   auto r = testing::SendRawHttp(g.relay->port(),
                                 "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
                                 "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
   PWGRID_REQUIRE_OK(r.status());
-  CHECK(r->status == 500);
-  CHECK(r->body == "{\"error\":{\"code\":500,\"message\":\"Browser server error\"}}\n");
+  CHECK(r->status == 503);
+  CHECK(r->body == "{\"error\":{\"code\":503,\"message\":\"No available servers\"}}\n");
   CHECK(Eventually([&] { return g.Active() == 0 && g.Lifetime() == 0; }));
+  CHECK(!g.registry->Snapshot().value()[0].alive);  // until it heartbeats again
 }
 
 TEST_CASE("a worker that refuses the handshake: its answer reaches the client") {

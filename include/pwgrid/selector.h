@@ -40,6 +40,8 @@ class Lease {
     virtual void OnCommit(const Reservation& reservation) = 0;
     // `committed`: Commit() was called before; otherwise the lifetime count is rolled back too.
     virtual void OnRelease(const Reservation& reservation, bool committed) = 0;
+    // ReleaseWorkerUnreachable(): called before OnRelease().
+    virtual void OnWorkerUnreachable(const Reservation& reservation) = 0;
   };
 
   Lease() = default;  // an empty lease: valid() is false
@@ -59,6 +61,10 @@ class Lease {
   void Commit();
   // Gives the slot back. Idempotent.
   void Release();
+  // The worker could not be reached (connect, send or the handshake answer failed): it is taken
+  // out of selection until it heartbeats again (WorkerRegistry::MarkUnreachable), then the slot
+  // is given back as by Release(). Nothing happens when the lease is already released.
+  void ReleaseWorkerUnreachable();
 
  private:
   Owner* owner_ = nullptr;

@@ -11,8 +11,9 @@
 // Ownership: factories return owned objects; Options pointers are borrowed and must outlive the
 // registry.
 //
-// Liveness: a worker is alive until `ttl` passes without Register() or Heartbeat(). A dead worker
-// is never selected; its record (with its counters and leases) is kept for
+// Liveness: a worker is alive until `ttl` passes without Register() or Heartbeat(), and while it
+// is not marked unreachable (MarkUnreachable(), until its next heartbeat). A dead worker is never
+// selected; its record (with its counters and leases) is kept for
 // RegistryOptions::reap_after and then removed, so a worker that comes back in time keeps its
 // counters, as upstream's counter hashes do until the reaper runs.
 #ifndef PWGRID_WORKER_REGISTRY_H_
@@ -103,6 +104,16 @@ class WorkerRegistry {
   // (the session never started: dial or handshake failed). Idempotent: releasing a lease twice,
   // or a lease of a worker that is gone, is OK and changes nothing. Counters never go negative.
   virtual absl::Status Release(const Reservation& reservation, bool rollback_lifetime) = 0;
+
+  // The worker could not be reached (its endpoint refused or dropped the connection, or did not
+  // answer the handshake): it is not selected again until its next Register() or Heartbeat(), so
+  // that no other client is sent to a worker that died. For every user of the registry (in Redis:
+  // every proxy). Its counters are unchanged. OK when the worker is unknown. Unimplemented: the
+  // registry cannot do this (the default); the worker stays selectable until its TTL runs out.
+  virtual absl::Status MarkUnreachable(std::string_view id) {
+    (void)id;
+    return absl::UnimplementedError("this registry cannot mark workers unreachable");
+  }
 
   // Calls `listener` after every change listed in RegistryEvent, on the thread that made the
   // change, with no registry lock held. Listeners must be quick and must not call Watch/Unwatch.

@@ -302,7 +302,9 @@ class Session : public std::enable_shared_from_this<Session> {
         forward_headers_.emplace_back(name, value);
       }
     }
-    Acquire(browser, internal::PlaywrightVersionFromUserAgent(req.get_header("User-Agent")));
+    request_ = SelectRequest{browser, absl::Now() + shared_->options.select_timeout,
+                             internal::PlaywrightVersionFromUserAgent(req.get_header("User-Agent"))};
+    Acquire();
   }
 
   void Reject(int status, std::string body, std::vector<std::string> headers, bool keep_alive) {
@@ -331,16 +333,15 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // ---- selection --------------------------------------------------------------------------
-  void Acquire(BrowserType browser, std::string client_version) {
-    SelectRequest request{browser, absl::Now() + shared_->options.select_timeout,
-                          std::move(client_version)};
-    if (std::optional<Lease> now = shared_->selector->TryAcquire(request)) {
+  // Asks for a worker for request_ (again after a dial failure, with the same deadline).
+  void Acquire() {
+    if (std::optional<Lease> now = shared_->selector->TryAcquire(request_)) {
       OnLease(*std::move(now));  // no thread hop when the registry is in this process
       return;
     }
     auto self = shared_from_this();
     waiting_ = true;
-    ticket_ = shared_->selector->Acquire(std::move(request), [self](absl::StatusOr<Lease> r) mutable {
+    ticket_ = shared_->selector->Acquire(request_, [self](absl::StatusOr<Lease> r) mutable {
       auto result = std::make_shared<absl::StatusOr<Lease>>(std::move(r));
       asio::post(self->client_.get_executor(), [self, result] {
         if (self->gave_up_waiting_) return;  // answered already; a late lease releases itself
@@ -349,7 +350,7 @@ class Session : public std::enable_shared_from_this<Session> {
     });
     // The client's deadline holds even when the selector cannot answer in time (its thread is
     // waiting on a slow registry): shortly after it, the client gets its 503 from here.
-    ArmTimer(shared_->options.select_timeout + absl::Milliseconds(50), [self] {
+    ArmTimer(request_.deadline - absl::Now() + absl::Milliseconds(50), [self] {
       if (!self->waiting_) return;
       self->gave_up_waiting_ = true;
       self->shared_->selector->Cancel(self->ticket_);
@@ -440,7 +441,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     endpoint_ = *std::move(ep);
     auto self = shared_from_this();
-    ArmTimer(shared_->options.dial_timeout, [self] {
+    ArmTimer(shared_->options.dial_timeout, [self, attempt = dial_failures_] {
+      if (attempt != self->dial_failures_) return;  // fired for an earlier dial
       self->dial_timed_out_ = true;
       asio::error_code ignored;
       self->worker_.close(ignored);
@@ -514,17 +516,34 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // The chosen worker could not be reached. It is taken out of selection (grid-wide, until it
+  // heartbeats again) and the client is given another worker within its deadline; after
+  // kMaxDialAttempts failures it gets upstream's 500.
   void FailDial(const std::string& why) {
     timer_.cancel();
+    const std::string worker_id = lease_.worker().id;
+    lease_.ReleaseWorkerUnreachable();  // never committed: both counters are rolled back
+    asio::error_code ignored;
+    worker_.close(ignored);
+    worker_head_.clear();
+    dial_timed_out_ = false;
+    if (++dial_failures_ < kMaxDialAttempts && absl::Now() < request_.deadline &&
+        !shared_->stopping.load()) {
+      shared_->Log(LogLevel::kWarn,
+                   absl::StrCat("Failed to connect to browser server for ", remote_, ": ", why,
+                                "; trying another worker"),
+                   {{"workerId", worker_id}});
+      Acquire();
+      return;
+    }
     shared_->Log(LogLevel::kError,
                  absl::StrCat("Connection from ", remote_,
                               " rejected. Failed to connect to browser server: ", why),
-                 {{"workerId", lease_.worker().id}});
-    lease_.Release();  // never committed: both counters are rolled back
-    asio::error_code ignored;
-    worker_.close(ignored);
+                 {{"workerId", worker_id}});
     Reject(500, kBody500Browser, {}, false);
   }
+
+  static constexpr int kMaxDialAttempts = 3;
 
   void OnWorkerResponse(const asio::error_code& ec, size_t n) {
     if (ec) {
@@ -796,6 +815,8 @@ class Session : public std::enable_shared_from_this<Session> {
   WsEndpoint endpoint_;
   Lease lease_;
   uint64_t ticket_ = 0;
+  SelectRequest request_;  // what the client asked for, with its deadline
+  int dial_failures_ = 0;
   bool waiting_ = false;
   bool gave_up_waiting_ = false;  // the client got its 503 before the selector answered
   bool dial_timed_out_ = false;

@@ -64,6 +64,7 @@ namespace {
 constexpr char kActiveHash[] = "cluster:active_connections";
 constexpr char kLifetimeHash[] = "cluster:lifetime_connections";
 constexpr char kCapacityChannel[] = "pwgrid:capacity";
+constexpr char kUnreachableHash[] = "pwgrid:unreachable";  // see lib/redis/scripts.h
 constexpr char kCommandPattern[] = "worker:cmd:*";
 constexpr size_t kRenewBatch = 1000;
 constexpr size_t kIndexBatch = 500;
@@ -127,6 +128,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
     take_command_.source = internal::WithPrelude(internal::kLuaTakeCommand);
     index_.source = internal::WithPrelude(internal::kLuaIndex);
     deregister_.source = internal::WithPrelude(internal::kLuaDeregister);
+    mark_unreachable_.source = internal::WithPrelude(internal::kLuaMarkUnreachable);
   }
 
   void Start() {
@@ -186,6 +188,12 @@ class RedisWorkerRegistry : public WorkerRegistry {
     return absl::OkStatus();
   }
 
+  absl::Status MarkUnreachable(std::string_view id) override {
+    PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(mark_unreachable_, {Str(id)}));
+    (void)r;
+    return absl::OkStatus();
+  }
+
   // Upstream's recycle command: SET NX EX, and PUBLISH only when the SET took.
   absl::StatusOr<bool> RequestShutdown(std::string_view id) override {
     const std::string key = absl::StrCat("worker:cmd:", Str(id));
@@ -214,9 +222,11 @@ class RedisWorkerRegistry : public WorkerRegistry {
 
   absl::StatusOr<std::vector<WorkerLoad>> Snapshot() override {
     PWGRID_ASSIGN_OR_RETURN(std::vector<RedisValue> hashes,
-                            Pipeline({{"HGETALL", kActiveHash}, {"HGETALL", kLifetimeHash}}));
+                            Pipeline({{"HGETALL", kActiveHash}, {"HGETALL", kLifetimeHash},
+                                      {"HGETALL", kUnreachableHash}}));
     const std::map<std::string, std::string> active = HashFromArray(hashes[0]);
     const std::map<std::string, std::string> lifetime = HashFromArray(hashes[1]);
+    const std::map<std::string, std::string> unreachable = HashFromArray(hashes[2]);
     std::vector<std::string> ids;
     for (const auto& [wid, v] : active) ids.push_back(wid);
     for (const auto& [wid, v] : lifetime) {
@@ -252,7 +262,9 @@ class RedisWorkerRegistry : public WorkerRegistry {
       auto l = lifetime.find(wid);
       if (a != active.end()) (void)absl::SimpleAtoi(a->second, &load.active);
       if (l != lifetime.end()) (void)absl::SimpleAtoi(l->second, &load.lifetime);
-      load.alive = ToInt(details[2 * i + 1]) > 0 && status.ok();
+      auto mark = unreachable.find(wid);
+      const bool marked = mark != unreachable.end() && mark->second == fields["lastHeartbeat"];
+      load.alive = ToInt(details[2 * i + 1]) > 0 && status.ok() && !marked;
       out.push_back(std::move(load));
     }
     return out;
@@ -660,7 +672,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
       reap_ ABSL_GUARDED_BY(conn_mu_), register_ ABSL_GUARDED_BY(conn_mu_),
       heartbeat_ ABSL_GUARDED_BY(conn_mu_), set_status_ ABSL_GUARDED_BY(conn_mu_),
       take_command_ ABSL_GUARDED_BY(conn_mu_), index_ ABSL_GUARDED_BY(conn_mu_),
-      deregister_ ABSL_GUARDED_BY(conn_mu_);
+      deregister_ ABSL_GUARDED_BY(conn_mu_), mark_unreachable_ ABSL_GUARDED_BY(conn_mu_);
 
   absl::Mutex state_mu_;
   const std::string proxy_tag_;

@@ -29,6 +29,9 @@ local ACTIVE = 'cluster:active_connections'
 local LIFETIME = 'cluster:lifetime_connections'
 local LEASES = 'pwgrid:leases'
 local INDEXED = 'pwgrid:indexed'
+-- Workers a proxy could not reach: worker id -> its lastHeartbeat when it was marked. Such a
+-- worker is not selected while its lastHeartbeat is unchanged (until it heartbeats again).
+local UNREACHABLE = 'pwgrid:unreachable'
 local M = 2097152  -- 2^21: lifetimes below 2^32 and active counts below 2^21 - 1 order exactly
 local function score(a, l) return -l * M + math.min(a, M - 1) end
 local function fmt(x) return string.format('%.0f', x) end
@@ -56,8 +59,13 @@ local function refresh(wid, B)
   redis.call('SADD', 'pwgrid:known:' .. B, wid)
   local l = num(LIFETIME, wid) or 0
   local key = 'worker:' .. wid
-  local f = redis.call('HMGET', key, 'status', 'browserType', 'endpoint')
-  if redis.call('PTTL', key) <= 0 or f[2] ~= B then
+  local f = redis.call('HMGET', key, 'status', 'browserType', 'endpoint', 'lastHeartbeat')
+  local mark = redis.call('HGET', UNREACHABLE, wid)
+  if mark and mark ~= f[4] then  -- it heartbeat since it was marked
+    redis.call('HDEL', UNREACHABLE, wid)
+    mark = nil
+  end
+  if redis.call('PTTL', key) <= 0 or f[2] ~= B or mark then
     redis.call('ZREM', 'pwgrid:idx:' .. B, wid)
     redis.call('SREM', 'pwgrid:draining:' .. B, wid)
     return 'dead', a, l
@@ -92,6 +100,7 @@ end
 local function forget(wid)
   if redis.call('HDEL', ACTIVE, wid) == 1 then redis.call('DECR', INDEXED) end
   redis.call('HDEL', LIFETIME, wid)
+  redis.call('HDEL', UNREACHABLE, wid)
   local B = browser_of(wid)
   if B then unindex(wid, B) end
 end
@@ -292,12 +301,27 @@ if ARGV[5] == 'available' then redis.call('PUBLISH', 'pwgrid:capacity', ARGV[1])
 return 1
 )lua";
 
-// ARGV = {workerId, ttlMs}. 0 when the key is gone (the worker must register again).
+// ARGV = {workerId, ttlMs}. 0 when the key is gone (the worker must register again). A worker
+// marked unreachable is selectable again (and proxies waiting for capacity are woken).
 inline const char kLuaHeartbeat[] = R"lua(
 local key = 'worker:' .. ARGV[1]
 if redis.call('EXISTS', key) == 0 then return 0 end
 redis.call('HSET', key, 'lastHeartbeat', now_ms())
 redis.call('PEXPIRE', key, ARGV[2])
+if redis.call('HEXISTS', UNREACHABLE, ARGV[1]) == 1 then
+  refresh_id(ARGV[1])
+  redis.call('PUBLISH', 'pwgrid:capacity', ARGV[1])
+end
+return 1
+)lua";
+
+// ARGV = {workerId}. Marks a worker unreachable until its next heartbeat (its current
+// lastHeartbeat is recorded; see UNREACHABLE). Returns 1 when the worker is known.
+inline const char kLuaMarkUnreachable[] = R"lua(
+local hb = redis.call('HGET', 'worker:' .. ARGV[1], 'lastHeartbeat')
+if not hb then return 0 end
+redis.call('HSET', UNREACHABLE, ARGV[1], hb)
+refresh_id(ARGV[1])
 return 1
 )lua";
 

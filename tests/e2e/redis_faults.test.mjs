@@ -2,6 +2,7 @@
 // killed with SIGKILL mid-session. Nothing is restarted by hand; leases and the reaper heal the
 // accounting.
 import assert from 'node:assert/strict';
+import { createConnection } from 'node:net';
 import { after, before, test } from 'node:test';
 
 import { chromium, session, startPageServer, stopGrid } from './grid_harness.mjs';
@@ -144,4 +145,46 @@ test('Redis restarted empty: a busy worker gets no second session while its firs
   }
   await waitFor(async () => (await active(wid)) === 0, 'the slot to be free', 5000);
   assert.equal((await session(`ws://127.0.0.1:${proxy.port}/`, pageUrl)).title, 'faults');
+});
+
+test('a SIGKILLed worker is skipped grid-wide at once: every client is served by the other one', async (t) => {
+  await stopEarlierParts();
+  await redis(rds.port, 'FLUSHALL');
+  const proxies = [await startProxy(rds.port), await startProxy(rds.port)];
+  for (const p of proxies) cleanup.push(() => stopGrid(p));
+  // A long key TTL: the dead worker stays registered for the whole test, as with upstream's
+  // default REDIS_KEY_TTL of 60 s.
+  const workers = [await startWorker(rds.port, { REDIS_KEY_TTL: '60' }),
+    await startWorker(rds.port, { REDIS_KEY_TTL: '60' })];
+  for (const w of workers) cleanup.push(() => stopProcess(w));
+  // One session makes its worker the first choice (lifetime-first), then that worker dies.
+  assert.equal((await session(`ws://127.0.0.1:${proxies[0].port}/`, pageUrl)).title, 'faults');
+  const lifetimes = await Promise.all(workers.map(async (w) =>
+    Number(await redis(rds.port, 'HGET', 'cluster:lifetime_connections', w.ids[0]))));
+  const victim = workers[lifetimes.indexOf(1)];
+  const survivor = workers[lifetimes.indexOf(0)];
+  assert.ok(victim && survivor, `lifetimes ${lifetimes}`);
+  victim.child.kill('SIGKILL');
+  await new Promise((resolve) => victim.child.on('exit', resolve));
+  // Its browser server goes down with it (the launcher sees its stdin close).
+  await waitFor(() => new Promise((resolve) => {
+    const s = createConnection({ host: '127.0.0.1', port: victim.port });
+    s.on('connect', () => { s.destroy(); resolve(false); });
+    s.on('error', () => resolve(true));
+  }), 'the victim\'s browser server to be gone', 10_000);
+  const t0 = Date.now();
+  for (let i = 0; i < 6; i++) {  // both proxies, while the victim's key is still alive
+    assert.equal((await session(`ws://127.0.0.1:${proxies[i % 2].port}/`, pageUrl)).title, 'faults');
+  }
+  t.diagnostic(`6 sessions in ${Date.now() - t0} ms`);
+  assert.equal(await redis(rds.port, 'EXISTS', `worker:${victim.ids[0]}`), 1, 'the dead worker was still registered');
+  assert.equal(Number(await redis(rds.port, 'HGET', 'cluster:lifetime_connections', survivor.ids[0])), 6);
+  assert.equal(Number(await redis(rds.port, 'HGET', 'cluster:lifetime_connections', victim.ids[0]) ?? 1), 1,
+    'the failed dials were rolled back');
+  // Each proxy tried the dead worker at most once: the other learnt it from Redis.
+  const tries = proxies.map((p) => p.lines.filter((l) => /trying another worker/.test(l.msg || '')).length);
+  assert.ok(tries[0] + tries[1] <= 1, `dial failures per proxy: ${tries}`);
+  for (const p of proxies) {
+    assert.equal(p.lines.filter((l) => /rejected/.test(l.msg || '')).length, 0, 'no client was refused');
+  }
 });

@@ -193,7 +193,36 @@ inline bool WaitUntil(const std::function<bool()>& done, absl::Duration limit = 
     absl::SleepFor(absl::Milliseconds(100));                                                       \
     CHECK(capacity.load() == after);                                                               \
   }                                                                                                \
+  TEST_CASE_TEMPLATE_DEFINE("conformance: an unreachable worker is skipped until it heartbeats",  \
+                            PwgridFixture, pwgrid_conf_7) {                                        \
+    using namespace ::pwgrid;                                                                      \
+    using namespace ::pwgrid::testing::conformance;                                                \
+    PwgridFixture f;                                                                               \
+    WorkerRegistry& r = *f.registry;                                                               \
+    PWGRID_REQUIRE_OK(r.Register(TestWorker("chromium:1"), absl::Seconds(10)));                    \
+    PWGRID_REQUIRE_OK(r.Register(TestWorker("chromium:2"), absl::Seconds(10)));                    \
+    std::optional<Reservation> first = Reserve(r);                                                 \
+    REQUIRE(first.has_value());                                                                    \
+    CHECK(first->worker.id == "chromium:1"); /* ties go to the smaller id */                       \
+    PWGRID_REQUIRE_OK(r.Release(*first, /*rollback_lifetime=*/true));                              \
+    PWGRID_REQUIRE_OK(r.MarkUnreachable("chromium:1"));                                            \
+    CHECK(!Load(r, "chromium:1")->alive);                                                          \
+    for (int i = 0; i < 3; ++i) {                                                                  \
+      std::optional<Reservation> other = Reserve(r);                                               \
+      REQUIRE(other.has_value());                                                                  \
+      CHECK(other->worker.id == "chromium:2");                                                     \
+      PWGRID_REQUIRE_OK(r.Release(*other, true));                                                  \
+    }                                                                                              \
+    absl::SleepFor(absl::Milliseconds(2)); /* a later heartbeat time than the mark's */            \
+    PWGRID_REQUIRE_OK(r.Heartbeat("chromium:1", absl::Seconds(10)));                               \
+    CHECK(Load(r, "chromium:1")->alive);                                                           \
+    std::optional<Reservation> back = Reserve(r);                                                  \
+    REQUIRE(back.has_value());                                                                     \
+    CHECK(back->worker.id == "chromium:1");                                                        \
+    PWGRID_CHECK_OK(r.MarkUnreachable("chromium:none")); /* unknown: OK */                         \
+  }                                                                                                \
   TEST_CASE_TEMPLATE_INVOKE(pwgrid_conf_1, F);                                                     \
+  TEST_CASE_TEMPLATE_INVOKE(pwgrid_conf_7, F);                                                     \
   TEST_CASE_TEMPLATE_INVOKE(pwgrid_conf_2, F);                                                     \
   TEST_CASE_TEMPLATE_INVOKE(pwgrid_conf_3, F);                                                     \
   TEST_CASE_TEMPLATE_INVOKE(pwgrid_conf_4, F);                                                     \

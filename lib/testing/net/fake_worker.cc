@@ -59,10 +59,13 @@ class FakeWorker::Impl {
     return absl::OkStatus();
   }
 
+  // After Stop() the port refuses connections, as a dead worker's does.
   void Stop() {
     if (stopped_.exchange(true)) return;
     server_.stop();
     if (thread_.joinable()) thread_.join();
+    websocketpp::lib::error_code ec;
+    if (server_.is_listening()) server_.stop_listening(ec);  // the loop has ended: safe here
   }
 
   void Kill() {
