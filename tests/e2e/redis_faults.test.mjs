@@ -3,10 +3,14 @@
 // accounting.
 import assert from 'node:assert/strict';
 import { createConnection } from 'node:net';
+import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 
 import { chromium, session, startPageServer, stopGrid } from './grid_harness.mjs';
 import { redis, startProxy, startRedis, startWorker, stopProcess, waitFor } from './redis_harness.mjs';
+
+const { ws: WebSocket, wsServer: WebSocketServer } =
+  createRequire(import.meta.url)('playwright-core/lib/utilsBundle');
 
 const LEASE_TTL_S = 3;
 let rds;
@@ -186,5 +190,50 @@ test('a SIGKILLed worker is skipped grid-wide at once: every client is served by
   assert.ok(tries[0] + tries[1] <= 1, `dial failures per proxy: ${tries}`);
   for (const p of proxies) {
     assert.equal(p.lines.filter((l) => /rejected/.test(l.msg || '')).length, 0, 'no client was refused');
+  }
+});
+
+test('connect churn (4 clients x 300 connect+close): no lease outlives its session', async (t) => {
+  await stopEarlierParts();
+  await redis(rds.port, 'FLUSHALL');
+  // A WebSocket echo "worker", registered the way upstream's worker registers itself.
+  const echo = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise((resolve) => echo.on('listening', resolve));
+  echo.on('connection', (ws) => ws.on('message', (m) => ws.send(m)));
+  const uuid = '5b1e0c7e-3a0d-4c1b-8d5e-7f2a9c4e6b10';
+  const wid = `chromium:${uuid}`;
+  const now = String(Date.now());
+  await redis(rds.port, 'HSETNX', 'cluster:active_connections', wid, '0');
+  await redis(rds.port, 'HSETNX', 'cluster:lifetime_connections', wid, '0');
+  await redis(rds.port, 'HSET', `worker:${wid}`, 'id', uuid, 'browserType', 'chromium',
+    'endpoint', `ws://127.0.0.1:${echo.address().port}/`, 'status', 'available', 'startedAt', now,
+    'lastHeartbeat', now);
+  await redis(rds.port, 'EXPIRE', `worker:${wid}`, '120');
+  // LEASE_TTL=3: a renewal every second, so many renewals run during the churn.
+  const proxy = await startProxy(rds.port, { LEASE_TTL: '3', MAX_CONCURRENT_SESSIONS: '8',
+    MAX_LIFETIME_SESSIONS: '1000000' });
+  cleanup.push(() => stopGrid(proxy));
+  try {
+    const t0 = Date.now();
+    await Promise.all([0, 1, 2, 3].map(async () => {
+      for (let i = 0; i < 300; i++) {
+        await new Promise((resolve, reject) => {
+          const ws = new WebSocket(`ws://127.0.0.1:${proxy.port}/`);
+          ws.on('open', () => ws.close(1000));
+          ws.on('close', resolve);
+          ws.on('error', reject);
+        });
+      }
+    }));
+    t.diagnostic(`1200 connect+close in ${Date.now() - t0} ms`);
+    // Once every session closed, its slot is free within a fraction of a second.
+    await waitFor(async () => (await redis(rds.port, 'ZCARD', 'pwgrid:leases')) === 0 &&
+      Number(await redis(rds.port, 'HGET', 'cluster:active_connections', wid)) === 0,
+    'every lease to be released', 1000, 20);
+    assert.equal(Number(await redis(rds.port, 'HGET', 'cluster:lifetime_connections', wid)), 1200);
+    assert.equal(proxy.lines.filter((l) => /Restored/.test(l.msg || '')).length, 0,
+      'no renewal re-created a released lease');
+  } finally {
+    echo.close();
   }
 });
