@@ -10,6 +10,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -279,19 +280,34 @@ TEST_CASE("a client that drops TCP without a close frame is not logged as the wo
 }
 
 // A selector whose answers never come in time (its thread is stuck on a slow registry): it keeps
-// every callback and answers them only when destroyed.
+// every callback, and answers one only when it is cancelled (the relay's Stop does) or when the
+// selector is destroyed.
 class StuckSelector : public Selector {
  public:
   ~StuckSelector() override {
-    absl::MutexLock lock(&mu_);
-    for (Callback& done : pending_) done(absl::FailedPreconditionError("shutting down"));
+    std::map<uint64_t, Callback> left;
+    {
+      absl::MutexLock lock(&mu_);
+      left.swap(pending_);
+    }
+    for (auto& [ticket, done] : left) done(absl::FailedPreconditionError("shutting down"));
   }
   uint64_t Acquire(SelectRequest, Callback done) override {
     absl::MutexLock lock(&mu_);
-    pending_.push_back(std::move(done));
-    return pending_.size();
+    pending_.emplace(++next_, std::move(done));
+    return next_;
   }
-  void Cancel(uint64_t) override {}
+  void Cancel(uint64_t ticket) override {
+    Callback done;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = pending_.find(ticket);
+      if (it == pending_.end()) return;
+      done = std::move(it->second);
+      pending_.erase(it);
+    }
+    done(absl::CancelledError("cancelled"));
+  }
   int64_t waiting() const override {
     absl::MutexLock lock(&mu_);
     return static_cast<int64_t>(pending_.size());
@@ -299,7 +315,8 @@ class StuckSelector : public Selector {
 
  private:
   mutable absl::Mutex mu_;
-  std::vector<Callback> pending_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, Callback> pending_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 TEST_CASE("the client's deadline holds when the selector cannot answer in time") {
@@ -356,7 +373,8 @@ TEST_CASE("every worker unreachable: 500 after a bounded number of tries") {
   CHECK(r->status == 500);
   CHECK(r->body == "{\"error\":{\"code\":500,\"message\":\"Browser server error\"}}\n");
   int marked = 0;
-  for (const WorkerLoad& w : g.registry->Snapshot().value()) marked += w.alive ? 0 : 1;
+  const std::vector<WorkerLoad> snapshot = g.registry->Snapshot().value();
+  for (const WorkerLoad& w : snapshot) marked += w.alive ? 0 : 1;
   CHECK(marked == 3);
   CHECK(Eventually([&] { return g.Active() == 0 && g.Lifetime() == 0; }));
 }

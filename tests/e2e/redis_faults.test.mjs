@@ -7,7 +7,9 @@ import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 
 import { chromium, session, startPageServer, stopGrid } from './grid_harness.mjs';
-import { redis, startProxy, startRedis, startWorker, stopProcess, waitFor } from './redis_harness.mjs';
+import {
+  redis, registerLikeUpstream, startProxy, startRedis, startWorker, stopProcess, waitFor,
+} from './redis_harness.mjs';
 
 const { ws: WebSocket, wsServer: WebSocketServer } =
   createRequire(import.meta.url)('playwright-core/lib/utilsBundle');
@@ -200,15 +202,8 @@ test('connect churn (4 clients x 300 connect+close): no lease outlives its sessi
   const echo = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise((resolve) => echo.on('listening', resolve));
   echo.on('connection', (ws) => ws.on('message', (m) => ws.send(m)));
-  const uuid = '5b1e0c7e-3a0d-4c1b-8d5e-7f2a9c4e6b10';
-  const wid = `chromium:${uuid}`;
-  const now = String(Date.now());
-  await redis(rds.port, 'HSETNX', 'cluster:active_connections', wid, '0');
-  await redis(rds.port, 'HSETNX', 'cluster:lifetime_connections', wid, '0');
-  await redis(rds.port, 'HSET', `worker:${wid}`, 'id', uuid, 'browserType', 'chromium',
-    'endpoint', `ws://127.0.0.1:${echo.address().port}/`, 'status', 'available', 'startedAt', now,
-    'lastHeartbeat', now);
-  await redis(rds.port, 'EXPIRE', `worker:${wid}`, '120');
+  const wid = await registerLikeUpstream(rds.port, '5b1e0c7e-3a0d-4c1b-8d5e-7f2a9c4e6b10',
+    `ws://127.0.0.1:${echo.address().port}/`, 120);
   // LEASE_TTL=3: a renewal every second, so many renewals run during the churn.
   const proxy = await startProxy(rds.port, { LEASE_TTL: '3', MAX_CONCURRENT_SESSIONS: '8',
     MAX_LIFETIME_SESSIONS: '1000000' });

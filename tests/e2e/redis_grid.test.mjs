@@ -9,7 +9,8 @@ import { after, before, test } from 'node:test';
 
 import { chromium, httpGet, session, startPageServer, stopGrid } from './grid_harness.mjs';
 import {
-  hgetall, redis, sleep, startProxy, startRedis, startWorker, stopProcess, waitFor,
+  hgetall, redis, registerLikeUpstream, sleep, startProxy, startRedis, startWorker, stopProcess,
+  waitFor,
 } from './redis_harness.mjs';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -97,14 +98,7 @@ test('a worker registered by hand exactly as upstream\'s worker does it is route
       });
       launcher.on('exit', (code) => reject(new Error(`launcher exited ${code}`)));
     });
-    const uuid = '0f0e6a43-0b4c-4d8b-9a5e-3f6a4b1c2d3e';
-    const wid = `chromium:${uuid}`;
-    const now = String(Date.now());
-    await redis(rds.port, 'HSETNX', 'cluster:active_connections', wid, '0');
-    await redis(rds.port, 'HSETNX', 'cluster:lifetime_connections', wid, '0');
-    await redis(rds.port, 'HSET', `worker:${wid}`, 'id', uuid, 'browserType', 'chromium',
-      'endpoint', wsEndpoint, 'status', 'available', 'startedAt', now, 'lastHeartbeat', now);
-    await redis(rds.port, 'EXPIRE', `worker:${wid}`, '60');
+    const wid = await registerLikeUpstream(rds.port, '0f0e6a43-0b4c-4d8b-9a5e-3f6a4b1c2d3e', wsEndpoint);
     // Lifetime-first: the pwgrid-worker has lifetime 1; this one is made older so it is chosen.
     await redis(rds.port, 'HINCRBY', 'cluster:lifetime_connections', wid, '10');
     const browser = await chromium.connect(`ws://127.0.0.1:${proxy.port}/`);

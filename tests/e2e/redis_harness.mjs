@@ -93,6 +93,19 @@ export async function hgetall(port, key) {
   return out;
 }
 
+// Registers a chromium worker with exactly the commands upstream's worker uses (both counters with
+// HSETNX, the six fields, EXPIRE). Resolves with its id.
+export async function registerLikeUpstream(port, uuid, endpoint, ttlS = 60) {
+  const wid = `chromium:${uuid}`;
+  const now = String(Date.now());
+  await redis(port, 'HSETNX', 'cluster:active_connections', wid, '0');
+  await redis(port, 'HSETNX', 'cluster:lifetime_connections', wid, '0');
+  await redis(port, 'HSET', `worker:${wid}`, 'id', uuid, 'browserType', 'chromium',
+    'endpoint', endpoint, 'status', 'available', 'startedAt', now, 'lastHeartbeat', now);
+  await redis(port, 'EXPIRE', `worker:${wid}`, String(ttlS));
+  return wid;
+}
+
 // A redis-server without persistence on a free loopback port. stop() and resume() simulate an
 // outage (the data is lost, as with upstream's compose file).
 export async function startRedis() {
