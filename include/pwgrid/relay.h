@@ -8,12 +8,20 @@
 //   /metrics                200 {"activeConnections":N}\n
 //   / ?browser=<bad>        400 {"error":{"code":400,"message":"Unknown browser type: …"}}\n
 //   / not an upgrade        426 {"message":"This endpoint is for WebSocket connections only."}\n
-//   / no worker in time     503 {"error":{"code":503,"message":"No available servers"}}\n
+//   / no worker in time     503 {"error":{"code":503,"message":"No available servers"}}\n, by the
+//                           client's deadline (select_timeout) even when the Selector is late
+//   / registry unavailable  503 {"error":{"code":503,"message":"Worker registry unavailable"}}\n
 //   / waiting queue full    429 {"error":{"code":429,"message":"Too many waiting clients"}}\n
 //   / selection error       500 {"error":{"code":500,"message":"An internal error occurred"}}\n
-//   / worker not reachable  500 {"error":{"code":500,"message":"Browser server error"}}\n
+//   / worker not reachable  the client is given another worker before its deadline (the one that
+//                           failed is released with Lease::ReleaseWorkerUnreachable); after 3
+//                           failed dials 500 {"error":{"code":500,"message":"Browser server error"}}\n
+//   a control character in a header value, a header name that is not a token
+//                           400 "400 Bad Request\n", before any worker is reserved
 //   any other path          404 "404 page not found\n"
-// A worker that answers the handshake with anything but 101 has its answer passed to the client.
+// A worker that answers the handshake with anything but 101 has its answer passed to the client,
+// body included (read as its head delimits it, up to 256 KiB).
+// Every socket of the relay is close-on-exec.
 //
 // States:   Created ──Start()──► Running ──Stop(grace)──► Stopped
 // Start() in any state but Created returns FailedPrecondition. Stop() is idempotent.

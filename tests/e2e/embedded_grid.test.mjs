@@ -1,5 +1,6 @@
 // End to end: pwgrid-server in embedded mode, real Chromium, the real playwright-core client.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 
 import { httpGet, session, startGrid, startPageServer, stopGrid } from './grid_harness.mjs';
@@ -57,6 +58,46 @@ test('upstream HTTP answers from the real server', async () => {
   assert.equal(plain.body, '{"message":"This endpoint is for WebSocket connections only."}\n');
   assert.equal((await httpGet(grid.port, '/favicon.ico')).status, 204);
   assert.equal((await httpGet(grid.port, '/nope')).status, 404);
+});
+
+// The pid of the process holding the listening socket of 127.0.0.1:`port` (from procfs).
+function pidListeningOn(port) {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  const line = readFileSync('/proc/net/tcp', 'utf8').split('\n')
+    .find((l) => l.includes(`:${hex} `) && l.trim().split(/\s+/)[3] === '0A');
+  if (!line) return 0;
+  const inode = line.trim().split(/\s+/)[9];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let fds = [];
+    try { fds = readdirSync(`/proc/${pid}/fd`); } catch { continue; }
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`) return Number(pid);
+      } catch { /* closed meanwhile */ }
+    }
+  }
+  return 0;
+}
+
+test('a browser that died is skipped at once: every client is served by the other worker', async () => {
+  // A session makes its worker the first choice (lifetime-first); then that worker's browser dies.
+  await session(`ws://127.0.0.1:${grid.port}/`, `${pageBase}/before`);
+  const used = grid.lines.filter((l) => /^New connection from/.test(l.msg || '')).at(-1).workerId;
+  const endpoint = grid.lines.find((l) => l.msg === 'Browser worker is ready to work' &&
+    l.workerId === used).endpoint;
+  const port = Number(new URL(endpoint).port);
+  const launcher = pidListeningOn(port);
+  assert.ok(launcher, `the process listening on ${port}`);
+  process.kill(launcher, 'SIGKILL');  // the browser server crashes
+  for (let i = 0; i < 200 && await fetch(`http://127.0.0.1:${port}/`).then(() => true, () => false); i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  // Right away, before its agent has noticed and replaced it (it looks once a second): 4 clients
+  // at once.
+  const titles = await Promise.all([0, 1, 2, 3].map(async (i) =>
+    (await session(`ws://127.0.0.1:${grid.port}/`, `${pageBase}/after-${i}`)).title));
+  assert.deepEqual(titles, ['after-0', 'after-1', 'after-2', 'after-3']);
+  assert.equal(grid.lines.filter((l) => /rejected/.test(l.msg || '')).length, 0, 'no client was refused');
 });
 
 test('SIGTERM: exit 0 and the workers\' browser servers are gone', async () => {
