@@ -411,8 +411,12 @@ class RedisWorkerRegistry : public WorkerRegistry {
     return r;
   }
 
+  bool ConnectedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(conn_mu_) {
+    return conn_ != nullptr && conn_->connected();
+  }
+
   absl::Status UpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(conn_mu_) {
-    if (conn_ != nullptr && conn_->connected()) return absl::OkStatus();
+    if (ConnectedLocked()) return absl::OkStatus();
     return absl::UnavailableError(absl::StrCat(last_error_, " (reconnecting)"));
   }
 
@@ -429,7 +433,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
 
   bool Connected() {
     absl::MutexLock lock(&conn_mu_);
-    return conn_ != nullptr && conn_->connected();
+    return ConnectedLocked();
   }
 
   // Upkeep thread (and Start): connects a fresh connection without holding the connection lock,
@@ -568,7 +572,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
   // release ran between taking the list and renewing).
   void RenewLeases() {
     absl::MutexLock conn_lock(&conn_mu_);
-    if (UpLocked().ok()) (void)RenewLeasesLocked(/*after_reconnect=*/false);
+    if (ConnectedLocked()) (void)RenewLeasesLocked(/*after_reconnect=*/false);
   }
 
   // `after_reconnect`: Redis may have lost everything, so a lease whose worker has no active
