@@ -186,5 +186,19 @@ TEST_CASE("a hung Redis (SIGSTOP): waiting clients get Unavailable before their 
   }
 }
 
+TEST_CASE("Ping() tries to reconnect at once, whatever the backoff") {
+  Call({"FLUSHALL"});
+  RedisRegistryOptions o = Options();
+  o.reconnect_backoff_min = absl::Seconds(5);  // the next scheduled attempt is far away
+  o.reconnect_backoff_max = absl::Seconds(60);
+  std::unique_ptr<WorkerRegistry> registry = NewRegistry(o);
+  PWGRID_REQUIRE_OK(registry->Ping());
+  Server().Stop(/*crash=*/true);
+  CHECK(absl::IsUnavailable(registry->Ping()));  // notices; an attempt failed; backoff 5 s
+  CHECK(absl::IsUnavailable(registry->Ping()));
+  REQUIRE(Server().Resume().ok());
+  PWGRID_CHECK_OK(registry->Ping());  // a worker checking whether Redis is back hears yes now
+}
+
 }  // namespace
 }  // namespace pwgrid

@@ -29,7 +29,8 @@
 // The registry's upkeep thread reconnects with an exponential backoff and, before any other call
 // can use the new connection, gives back the slots released while Redis was away and writes
 // again every live lease this registry holds (also when Redis came back empty), so a busy worker
-// never looks idle after an outage.
+// never looks idle after an outage. Ping() while down asks for an attempt at once (whatever the
+// backoff) and waits for it: at most connect_timeout + command_timeout.
 //
 // Thread-safety: thread-safe. The registry owns two threads (lease upkeep and reaper; pub/sub
 // listener). Every call blocks its caller for at most one Redis round trip (command_timeout), so

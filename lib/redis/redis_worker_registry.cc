@@ -333,7 +333,21 @@ class RedisWorkerRegistry : public WorkerRegistry {
     listeners_.erase(watch_id);
   }
 
+  // While down, a Ping asks the upkeep thread for a reconnect attempt now (whatever the backoff)
+  // and waits for its outcome, at most one connect and one round trip: a worker that pings to
+  // see whether Redis is back gets a real answer. Selection never pings.
   absl::Status Ping() override {
+    if (!Connected()) {
+      absl::MutexLock lock(&state_mu_);
+      const int64_t before = reconnect_attempts_;
+      reconnect_now_ = true;
+      auto attempted = [this, before]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_mu_) {
+        return stop_ || reconnect_attempts_ != before;
+      };
+      state_mu_.AwaitWithTimeout(absl::Condition(&attempted), options_.connect_timeout +
+                                                                 options_.command_timeout +
+                                                                 absl::Milliseconds(100));
+    }
     PWGRID_ASSIGN_OR_RETURN(RedisValue r, Command({"PING"}));
     if (r.is_error()) return absl::UnavailableError(r.str);
     return absl::OkStatus();
@@ -528,10 +542,12 @@ class RedisWorkerRegistry : public WorkerRegistry {
         };
         state_mu_.AwaitWithTimeout(absl::Condition(&woken), due - now);
         if (stop_) return;
-        reconnect_now_ = false;
+        if (std::exchange(reconnect_now_, false)) next_attempt_ = absl::InfinitePast();
       }
       if (!Connected()) {
         Reconnect();
+        absl::MutexLock lock(&state_mu_);
+        ++reconnect_attempts_;  // for Ping()
         continue;
       }
       const absl::Time now = options_.clock->Now();
@@ -683,7 +699,8 @@ class RedisWorkerRegistry : public WorkerRegistry {
   int64_t next_lease_ ABSL_GUARDED_BY(state_mu_) = 0;
   absl::flat_hash_map<std::string, std::string> leases_ ABSL_GUARDED_BY(state_mu_);  // id → worker
   bool stop_ ABSL_GUARDED_BY(state_mu_) = false;
-  bool reconnect_now_ ABSL_GUARDED_BY(state_mu_) = false;
+  bool reconnect_now_ ABSL_GUARDED_BY(state_mu_) = false;  // try to reconnect now
+  int64_t reconnect_attempts_ ABSL_GUARDED_BY(state_mu_) = 0;
   // Releases Redis did not take (it was away), given again right after reconnecting.
   std::vector<PendingRelease> pending_releases_ ABSL_GUARDED_BY(state_mu_);
 
