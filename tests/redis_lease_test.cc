@@ -2,7 +2,11 @@
 // whatever the timing of renewals, a hung or restarted Redis (issue 10's defects).
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <memory>
@@ -13,6 +17,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/synchronization/mutex.h"
+#include "lib/redis/redis_connection.h"
 #include "lib/redis/redis_registry_hooks.h"
 #include "pwgrid/redis_worker_registry.h"
 #include "pwgrid/selector.h"
@@ -198,6 +203,36 @@ TEST_CASE("Ping() tries to reconnect at once, whatever the backoff") {
   CHECK(absl::IsUnavailable(registry->Ping()));
   REQUIRE(Server().Resume().ok());
   PWGRID_CHECK_OK(registry->Ping());  // a worker checking whether Redis is back hears yes now
+}
+
+TEST_CASE("a Redis that went away does not kill the process with SIGPIPE") {
+  // A "Redis" that answers the connection's PING, then closes. The next big command is written in
+  // several write(2) calls; those after the peer's reset raise SIGPIPE, whose default action
+  // would end this test process (a host process, in production).
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  REQUIRE(::listen(listener, 1) == 0);
+  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  std::thread fake([listener] {
+    const int c = ::accept(listener, nullptr, nullptr);
+    char buf[256];
+    (void)::recv(c, buf, sizeof(buf), 0);  // the PING
+    (void)::send(c, "+PONG\r\n", 7, MSG_NOSIGNAL);
+    ::close(c);
+  });
+  internal::RedisEndpoint e;
+  e.port = ntohs(a.sin_port);
+  internal::RedisConnection conn(e);
+  PWGRID_REQUIRE_OK(conn.Connect());
+  fake.join();
+  ::close(listener);
+  absl::StatusOr<internal::RedisValue> r = conn.Command({"SET", "k", std::string(32 << 20, 'x')});
+  CHECK(absl::IsUnavailable(r.status()));
+  CHECK(!conn.connected());
 }
 
 }  // namespace

@@ -2,10 +2,13 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/time.h>
 
 #include <hiredis/hiredis.h>
 
+#include <cerrno>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -56,6 +59,45 @@ void ToArgv(const std::vector<std::string>& args, std::vector<const char*>& argv
   }
 }
 
+// hiredis writes with write(2): a peer that went away (Redis killed) raises SIGPIPE, whose default
+// action ends the whole host process, and a library must not change the process's signal
+// dispositions. So SIGPIPE is blocked in the calling thread for the duration of each hiredis call,
+// and one raised meanwhile is taken off this thread's pending set before the mask is restored (the
+// write then simply fails with EPIPE, which hiredis reports).
+class ScopedSigpipeBlock {
+ public:
+  ScopedSigpipeBlock() {
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, &old_);
+    sigset_t pending;
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+  }
+  ~ScopedSigpipeBlock() {
+    if (!was_pending_) {
+      sigset_t pending;
+      sigpending(&pending);
+      if (sigismember(&pending, SIGPIPE) == 1) {
+        sigset_t pipe;
+        sigemptyset(&pipe);
+        sigaddset(&pipe, SIGPIPE);
+        const timespec zero{0, 0};
+        while (sigtimedwait(&pipe, nullptr, &zero) < 0 && errno == EINTR) {
+        }
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  ScopedSigpipeBlock(const ScopedSigpipeBlock&) = delete;
+  ScopedSigpipeBlock& operator=(const ScopedSigpipeBlock&) = delete;
+
+ private:
+  sigset_t old_;
+  bool was_pending_ = false;
+};
+
 }  // namespace
 
 std::string Describe(const RedisEndpoint& endpoint) {
@@ -79,6 +121,7 @@ absl::Status RedisConnection::IoError(std::string_view what) {
 }
 
 absl::Status RedisConnection::Connect() {
+  ScopedSigpipeBlock no_sigpipe;
   Close();
   ctx_ = redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port,
                                  TimevalOf(endpoint_.connect_timeout));
@@ -121,6 +164,7 @@ absl::StatusOr<RedisValue> RedisConnection::Command(const std::vector<std::strin
 
 absl::StatusOr<std::vector<RedisValue>> RedisConnection::Pipeline(
     const std::vector<std::vector<std::string>>& cmds) {
+  ScopedSigpipeBlock no_sigpipe;
   if (ctx_ == nullptr) {
     return absl::UnavailableError(absl::StrCat("Redis at ", Describe(endpoint_), " is not connected"));
   }
@@ -172,6 +216,7 @@ absl::StatusOr<RedisValue> RedisConnection::Eval(RedisScript& script,
 }
 
 absl::Status RedisConnection::Send(const std::vector<std::string>& args) {
+  ScopedSigpipeBlock no_sigpipe;
   if (ctx_ == nullptr) {
     return absl::UnavailableError(absl::StrCat("Redis at ", Describe(endpoint_), " is not connected"));
   }
