@@ -132,7 +132,10 @@ test('the session that reaches L recycles the worker; it comes back under a new 
     await waitFor(() => worker.ids.length >= 2, 'the replacement worker', 60_000);
     const fresh = worker.ids.at(-1);
     assert.notEqual(fresh, wid);
-    assert.equal(await redis(rds.port, 'EXISTS', `worker:${wid}`), 0);
+    // The replacement registers first, then the old worker is removed (make before break): the
+    // key goes right after the replacement's "ready" line, not before it.
+    await waitFor(async () => (await redis(rds.port, 'EXISTS', `worker:${wid}`)) === 0,
+      'the old worker to be removed', 10_000);
     assert.equal((await hgetall(rds.port, `worker:${fresh}`)).status, 'available');
     assert.ok(worker.lines.some((l) => l.message === 'Worker stopped' && l.data?.reason === 'drain_complete'));
     assert.equal((await session(`ws://127.0.0.1:${small.port}/`, pageUrl)).title, 'redis');
