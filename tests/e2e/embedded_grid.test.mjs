@@ -1,9 +1,10 @@
 // End to end: pwgrid-server in embedded mode, real Chromium, the real playwright-core client.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 
-import { httpGet, session, startGrid, startPageServer, stopGrid } from './grid_harness.mjs';
+import {
+  httpGet, pidListeningOn, session, startGrid, startPageServer, stopGrid,
+} from './grid_harness.mjs';
 
 let grid;
 let pages;
@@ -59,25 +60,6 @@ test('upstream HTTP answers from the real server', async () => {
   assert.equal((await httpGet(grid.port, '/favicon.ico')).status, 204);
   assert.equal((await httpGet(grid.port, '/nope')).status, 404);
 });
-
-// The pid of the process holding the listening socket of 127.0.0.1:`port` (from procfs).
-function pidListeningOn(port) {
-  const hex = port.toString(16).toUpperCase().padStart(4, '0');
-  const line = readFileSync('/proc/net/tcp', 'utf8').split('\n')
-    .find((l) => l.includes(`:${hex} `) && l.trim().split(/\s+/)[3] === '0A');
-  if (!line) return 0;
-  const inode = line.trim().split(/\s+/)[9];
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    let fds = [];
-    try { fds = readdirSync(`/proc/${pid}/fd`); } catch { continue; }
-    for (const fd of fds) {
-      try {
-        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`) return Number(pid);
-      } catch { /* closed meanwhile */ }
-    }
-  }
-  return 0;
-}
 
 test('a browser that died is skipped at once: every client is served by the other worker', async () => {
   // A session makes its worker the first choice (lifetime-first); then that worker's browser dies.

@@ -1,6 +1,8 @@
 // Shared helpers of the end-to-end tests: start pwgrid-server, serve a loopback page, load the
-// real playwright-core client. Every process started here is stopped by PID.
+// real playwright-core client, and read processes and their sockets from procfs. Every process
+// started here is stopped by PID.
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 
@@ -93,4 +95,51 @@ export async function session(wsUrl, pageUrl, { screenshot = false } = {}) {
   } finally {
     await browser.close();
   }
+}
+
+// ---- procfs: processes and their sockets (Linux) ----
+
+// Every process below `pid` (children, grandchildren, ...).
+export function descendants(pid) {
+  const parent = new Map();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch { /* gone meanwhile */ }
+  }
+  const out = [];
+  const todo = [pid];
+  while (todo.length) {
+    const p = todo.pop();
+    for (const [child, ppid] of parent) if (ppid === p) { out.push(child); todo.push(child); }
+  }
+  return out;
+}
+
+export function socketInodes(pid) {
+  const out = new Set();
+  let fds = [];
+  try { fds = readdirSync(`/proc/${pid}/fd`); } catch { return out; }
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) out.add(m[1]);
+    } catch { /* closed meanwhile */ }
+  }
+  return out;
+}
+
+export const cmdline = (pid) => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return ''; } };
+
+// The pid of the process holding the listening socket of 127.0.0.1:`port`, or 0.
+export function pidListeningOn(port) {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  const line = readFileSync('/proc/net/tcp', 'utf8').split('\n')
+    .find((l) => l.includes(`:${hex} `) && l.trim().split(/\s+/)[3] === '0A');
+  if (!line) return 0;
+  const inode = line.trim().split(/\s+/)[9];
+  const pid = readdirSync('/proc').find((d) => /^\d+$/.test(d) && socketInodes(d).has(inode));
+  return pid ? Number(pid) : 0;
 }

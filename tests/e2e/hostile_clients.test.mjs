@@ -1,11 +1,12 @@
 // Hostile and careless clients against the real parts (pwgrid-server, pwgrid-worker, Chromium,
 // playwright-core): nothing one client sends may end a browser that other clients share.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 
-import { chromium, startGrid, startPageServer, stopGrid } from './grid_harness.mjs';
+import {
+  chromium, cmdline, descendants, socketInodes, startGrid, startPageServer, stopGrid,
+} from './grid_harness.mjs';
 import { startProxy, startRedis, startWorker, stopProcess, waitFor } from './redis_harness.mjs';
 
 const require = createRequire(import.meta.url);
@@ -95,39 +96,6 @@ test('Redis mode: malformed protocol messages do not end pwgrid-worker', async (
   assert.equal(worker.ids.length, 1, 'its browser was not replaced');
 });
 
-// Every process below `pid` (children, grandchildren, ...).
-function descendants(pid) {
-  const parent = new Map();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch { /* gone meanwhile */ }
-  }
-  const out = [];
-  const todo = [pid];
-  while (todo.length) {
-    const p = todo.pop();
-    for (const [child, ppid] of parent) if (ppid === p) { out.push(child); todo.push(child); }
-  }
-  return out;
-}
-
-function socketInodes(pid) {
-  const out = new Set();
-  let fds = [];
-  try { fds = readdirSync(`/proc/${pid}/fd`); } catch { return out; }
-  for (const fd of fds) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m) out.add(m[1]);
-    } catch { /* closed meanwhile */ }
-  }
-  return out;
-}
-
-const cmdline = (pid) => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return ''; } };
 
 test('browsers launched while clients are connected inherit none of the server\'s sockets', async () => {
   // L=1: the first session recycles its worker, and a new spare browser is launched while that
