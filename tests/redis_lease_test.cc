@@ -23,6 +23,7 @@
 #include "pwgrid/selector.h"
 #include "pwgrid/testing/registry_conformance.h"
 #include "pwgrid/testing/status_macros.h"
+#include "tests/loopback.h"
 #include "tests/redis_test_util.h"
 
 namespace pwgrid {
@@ -209,14 +210,8 @@ TEST_CASE("a Redis that went away does not kill the process with SIGPIPE") {
   // A "Redis" that answers the connection's PING, then closes. The next big command is written in
   // several write(2) calls; those after the peer's reset raise SIGPIPE, whose default action
   // would end this test process (a host process, in production).
-  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-  REQUIRE(::listen(listener, 1) == 0);
-  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  uint16_t port = 0;
+  const int listener = ListenOnLoopback(&port);
   std::thread fake([listener] {
     const int c = ::accept(listener, nullptr, nullptr);
     char buf[256];
@@ -225,7 +220,7 @@ TEST_CASE("a Redis that went away does not kill the process with SIGPIPE") {
     ::close(c);
   });
   internal::RedisEndpoint e;
-  e.port = ntohs(a.sin_port);
+  e.port = port;
   internal::RedisConnection conn(e);
   PWGRID_REQUIRE_OK(conn.Connect());
   fake.join();

@@ -22,6 +22,7 @@
 #include "pwgrid/testing/fake_worker.h"
 #include "pwgrid/testing/status_macros.h"
 #include "pwgrid/testing/ws_test_client.h"
+#include "tests/loopback.h"
 #include "tests/relay_grid.h"
 
 namespace pwgrid {
@@ -178,15 +179,7 @@ TEST_CASE("bare LF, CR or NUL in a header, or a bad header name: 400 before any 
 class ScriptedHttpWorker {
  public:
   ScriptedHttpWorker(std::string part1, std::string part2, bool keep_open)
-      : fd_(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-    REQUIRE(listen(fd_, 8) == 0);
-    REQUIRE(getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    port_ = ntohs(a.sin_port);
+      : fd_(ListenOnLoopback(&port_)) {
     thread_ = std::thread([this, part1, part2, keep_open] {
       const int c = accept(fd_, nullptr, nullptr);
       if (c < 0) return;
@@ -219,8 +212,8 @@ class ScriptedHttpWorker {
   std::string endpoint() const { return "ws://127.0.0.1:" + std::to_string(port_) + "/pw"; }
 
  private:
+  uint16_t port_ = 0;  // before fd_: the listener's constructor sets it
   int fd_;
-  uint16_t port_ = 0;
   absl::Mutex mu_;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
