@@ -14,13 +14,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "pwgrid/log_format.h"
 #include "pwgrid/local_pool.h"
 #include "pwgrid/redis_worker_registry.h"
 #include "pwgrid/relay.h"
 #include "pwgrid/selector.h"
 #include "pwgrid/worker_registry.h"
 #include "server/config.h"
-#include "server/log_sink.h"
 
 namespace {
 
@@ -55,7 +55,11 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  server::StdoutLogger logger(config.log_level, config.log_json);
+  StreamLoggerOptions log_options;  // LOG_LEVEL applies to every line, the server's own too
+  log_options.format = config.log_json ? LogFormat::kLogrusJson : LogFormat::kLogrusText;
+  log_options.min_level = config.log_level;
+  std::unique_ptr<Logger> logger_owner = *NewStreamLogger(log_options);  // cannot fail: stdout
+  Logger& logger = *logger_owner;
   absl::StatusOr<std::unique_ptr<WorkerRegistry>> registry;
   if (redis_mode) {
     RedisRegistryOptions o;

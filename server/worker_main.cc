@@ -19,11 +19,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "pwgrid/log_format.h"
 #include "pwgrid/browser_server.h"
 #include "pwgrid/redis_worker_registry.h"
 #include "pwgrid/worker_agent.h"
 #include "server/worker_config.h"
-#include "server/worker_log_sink.h"
 
 namespace {
 
@@ -60,7 +60,11 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  server::WorkerLogger logger(config.log_level, config.log_json);
+  StreamLoggerOptions log_options;  // LOG_LEVEL applies to every line, the server's own too
+  log_options.format = config.log_json ? LogFormat::kWorkerJson : LogFormat::kWorkerText;
+  log_options.min_level = config.log_level;
+  std::unique_ptr<Logger> logger_owner = *NewStreamLogger(log_options);  // cannot fail: stdout
+  Logger& logger = *logger_owner;
 
   RedisRegistryOptions redis;
   redis.host = config.redis.host;
@@ -131,8 +135,9 @@ int main(int argc, char** argv) {
       logger.Log({LogLevel::kInfo, absl::StrCat("Received ", name, ", shutting down"), {}});
       return Exit(logger, agent->get(), 0, name);
     }
-    if (std::optional<std::string> done = (*agent)->Wait(absl::ZeroDuration())) {
-      return Exit(logger, agent->get(), *done == "browser_exited" ? 1 : 0, *done);
+    if (std::optional<RetireReason> done = (*agent)->Wait(absl::ZeroDuration())) {
+      return Exit(logger, agent->get(), *done == RetireReason::kBrowserExited ? 1 : 0,
+                  std::string(ToString(*done)));
     }
     if (absl::Now() >= next_redis_check) {
       next_redis_check = absl::Now() + absl::Seconds(config.redis_retry_delay_s);

@@ -3,22 +3,36 @@
 // answers 101, copies bytes both ways until either side closes; then it releases the lease,
 // exactly once. It also answers upstream's plain HTTP requests (/metrics, /favicon.ico).
 //
-// HTTP surface (playwright-distributed v0.3 compatible):
+// HTTP surface (playwright-distributed v0.3 compatible; bodies end in \n; error bodies are
+// sent as text/plain; charset=utf-8, as Go's sniffing labels them):
 //   /favicon.ico            204, empty body
-//   /metrics                200 {"activeConnections":N}\n
-//   / ?browser=<bad>        400 {"error":{"code":400,"message":"Unknown browser type: …"}}\n
-//   / not an upgrade        426 {"message":"This endpoint is for WebSocket connections only."}\n
-//   / no worker in time     503 {"error":{"code":503,"message":"No available servers"}}\n, by the
-//                           client's deadline (select_timeout) even when the Selector is late
-//   / registry unavailable  503 {"error":{"code":503,"message":"Worker registry unavailable"}}\n
-//   / waiting queue full    429 {"error":{"code":429,"message":"Too many waiting clients"}}\n
-//   / selection error       500 {"error":{"code":500,"message":"An internal error occurred"}}\n
+//   /metrics                200 {"activeConnections":N}
+//   / ?browser=<bad>        400 {"error":{"code":400,"message":"Unknown browser type: …"}}
+//   / not an upgrade        426 {"message":"This endpoint is for WebSocket connections only."}
+//   / upgrade, not GET      405 "Method Not Allowed", Sec-Websocket-Version: 13
+//   / upgrade, bad Sec-WebSocket-Version or -Key
+//                           400 "Bad Request", Sec-Websocket-Version: 13
+//   / no worker in time     503 {"error":{"code":503,"message":"No available servers"}},
+//                           Retry-After: 1, by the client's deadline (select_timeout) even when
+//                           the Selector is late; also for clients still waiting at Stop()
+//   / registry unavailable  503 {"error":{"code":503,"message":"Worker registry unavailable"}},
+//                           Retry-After: 1, at once (the Selector answered Unavailable)
+//   / waiting queue full    429 {"error":{"code":429,"message":"Too many waiting clients"}},
+//                           Retry-After: 1
+//   / selection error       500 {"error":{"code":500,"message":"An internal error occurred"}}
 //   / worker not reachable  the client is given another worker before its deadline (the one that
 //                           failed is released with Lease::ReleaseWorkerUnreachable); after 3
-//                           failed dials 500 {"error":{"code":500,"message":"Browser server error"}}\n
-//   a control character in a header value, a header name that is not a token
-//                           400 "400 Bad Request\n", before any worker is reserved
-//   any other path          404 "404 page not found\n"
+//                           failed dials 500 {"error":{"code":500,"message":"Browser server error"}}
+//   a control character in the target or a header value, a header name that is not a token, a
+//   head that does not parse
+//                           400 "400 Bad Request", before any worker is reserved
+//   headers over max_request_bytes
+//                           431 "431 Request Header Fields Too Large"
+//   headers not complete within request_timeout
+//                           the connection is closed, no answer
+//   any other path          404 "404 page not found"
+// Answers other than to an upgrade keep an HTTP/1.1 connection open for the next request unless
+// the client sent Connection: close; error answers to an upgrade close it.
 // A worker that answers the handshake with anything but 101 has its answer passed to the client,
 // body included (read as its head delimits it, up to 256 KiB).
 // Every socket of the relay is close-on-exec.
@@ -41,6 +55,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "pwgrid/clock.h"
 #include "pwgrid/logging.h"
 #include "pwgrid/selector.h"
 #include "pwgrid/types.h"
@@ -48,7 +63,9 @@
 namespace pwgrid {
 
 struct RelayOptions {
-  std::string listen_address = "0.0.0.0";  // IPv4 or IPv6 literal
+  // IPv4 or IPv6 literal. Loopback by default: a host opens the grid to its network on purpose
+  // ("0.0.0.0"; pwgrid-server's SERVER_HOST default).
+  std::string listen_address = "127.0.0.1";
   uint16_t port = 8080;                    // 0: any free port, see Relay::port()
   int io_threads = 2;                      // 1..256
   BrowserType default_browser = BrowserType::kChromium;  // when ?browser is absent or empty
@@ -57,7 +74,13 @@ struct RelayOptions {
   absl::Duration request_timeout = absl::Seconds(15); // reading a request's headers, > 0
   size_t buffer_bytes = 64 * 1024;         // per direction per session, 4 KiB..16 MiB
   size_t max_request_bytes = 16 * 1024;    // request line + headers, 1 KiB..1 MiB
+  // After one side of a relayed session has closed, how long the other may take to finish its
+  // close handshake before both sockets are closed, > 0.
+  absl::Duration linger_timeout = absl::Seconds(10);
   Logger* logger = NullLogger();           // must outlive the Relay
+  // The time of clients' deadlines (now + select_timeout), as the Selector compares them: pass
+  // the Selector's clock. Socket timeouts (dial, request, linger) are real time.
+  Clock* clock = SystemClock();            // must outlive the Relay
 
   // 127.0.0.1, port 0, one I/O thread, 2 s select timeout, 2 s dial timeout.
   static RelayOptions ForTesting();

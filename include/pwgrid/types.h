@@ -50,16 +50,8 @@ struct WorkerLoad {
 // Checks that `info` can be registered: non-empty id, ws:// endpoint with host and port.
 absl::Status ValidateWorkerInfo(const WorkerInfo& info);
 
-// Parsed form of a ws:// endpoint. Only plain ws:// is supported (no TLS to workers).
-struct WsEndpoint {
-  std::string host;  // host name or IP literal, without brackets
-  uint16_t port = 0;
-  std::string path;  // starts with '/', includes any query
-};
-// InvalidArgument when `url` is not ws://host:port/path (port defaults to 80 when omitted).
-absl::StatusOr<WsEndpoint> ParseWsEndpoint(std::string_view url);
-
-// A new random RFC 4122 version 4 UUID, lower case, 36 characters.
+// A new random RFC 4122 version 4 UUID, lower case, 36 characters: supported API, for the
+// <uuid> part of a WorkerInfo id ("chromium:" + NewUuid()).
 std::string NewUuid();
 
 }  // namespace pwgrid

@@ -10,7 +10,11 @@
 // Wait()). The worker id is "<browser>:<uuid>", where <uuid> is taken from the endpoint path
 // /playwright/<uuid> when the browser server uses one, as upstream's worker does.
 // Re-registration after an expired key keeps the worker's own status (a draining worker stays
-// draining). A browser that crashes is deregistered at once and replaced.
+// draining). A browser that exits or crashes is no longer heartbeated (so that a proxy that found
+// it unreachable keeps it out of selection), and on the agent's next round (within
+// heartbeat_interval) it is set shutting-down, stopped, deregistered and replaced (with kNone:
+// the agent is done, Wait() returns kBrowserExited). A draining worker whose browser exits is
+// retired the same way without waiting for its sessions.
 //
 // Thread-safety: Start, Stop and the accessors are thread-safe. The agent owns one thread.
 // Ownership: the registry, clock and logger are borrowed and must outlive the agent.
@@ -22,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -43,6 +48,16 @@ enum class Replacement {
   kAfterStop,  // drain and stop the old worker, then launch the replacement (same port possible)
   kNone,       // no replacement: once the worker is retired the agent is done
 };
+
+// Why a worker was retired.
+enum class RetireReason {
+  kDrainComplete,  // recycled (a shutdown command) and its active count reached 0
+  kDrainTimeout,   // recycled, and drain_timeout passed with sessions still open
+  kBrowserExited,  // its browser server exited or crashed
+  kAgentStop,      // WorkerAgent::Stop()
+};
+// "drain_complete", "drain_timeout", "browser_exited", "agent_stop" (as logged).
+std::string_view ToString(RetireReason reason);
 
 struct WorkerAgentOptions {
   WorkerRegistry* registry = nullptr;  // required; must outlive the agent
@@ -75,7 +90,8 @@ class WorkerAgent {
   WorkerAgent& operator=(const WorkerAgent&) = delete;
 
   // Launches and registers the first worker, then starts the agent thread. Returns the launch
-  // or registration error if the first worker cannot start. FailedPrecondition: started before.
+  // or registration error if the first worker cannot start; its browser is stopped, nothing is
+  // registered, and Start() may be called again. FailedPrecondition: started before.
   absl::Status Start();
   // Deregisters every worker of this agent and stops their browsers. Sessions still open on them
   // end. Idempotent.
@@ -87,19 +103,15 @@ class WorkerAgent {
   int64_t replacements() const;
 
   // With Replacement::kNone: waits until the worker has been retired, at most `timeout`. Returns
-  // the reason ("drain_complete", "drain_timeout", "browser_exited"), or nullopt on timeout (and
-  // always nullopt with the other replacement modes, which never finish by themselves).
-  std::optional<std::string> Wait(absl::Duration timeout);
+  // why, or nullopt on timeout (and always nullopt with the other replacement modes, which never
+  // finish by themselves).
+  std::optional<RetireReason> Wait(absl::Duration timeout);
 
  private:
   class Impl;
   explicit WorkerAgent(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-// Rewrites a ws:// endpoint whose host is 0.0.0.0, 127.0.0.1, localhost or [::1] to `host`, as
-// upstream's worker does with PRIVATE_HOSTNAME. Other endpoints are returned unchanged.
-std::string RewriteEndpointHost(const std::string& endpoint, const std::string& host);
 
 }  // namespace pwgrid
 

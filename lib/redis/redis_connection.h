@@ -9,6 +9,8 @@
 #ifndef PWGRID_LIB_REDIS_REDIS_CONNECTION_H_
 #define PWGRID_LIB_REDIS_REDIS_CONNECTION_H_
 
+#include "lib/common/internal.h"
+
 #include <cstdint>
 #include <string>
 #include <string_view>

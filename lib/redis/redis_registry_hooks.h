@@ -3,6 +3,8 @@
 #ifndef PWGRID_LIB_REDIS_REDIS_REGISTRY_HOOKS_H_
 #define PWGRID_LIB_REDIS_REDIS_REGISTRY_HOOKS_H_
 
+#include "lib/common/internal.h"
+
 #include <functional>
 #include <memory>
 

@@ -20,11 +20,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
-#include "lib/log_util.h"
+#include "lib/common/log_util.h"
 #include "lib/redis/redis_connection.h"
 #include "lib/redis/redis_registry_hooks.h"
 #include "lib/redis/scripts.h"
-#include "lib/status_util.h"
+#include "lib/common/status_util.h"
 
 namespace pwgrid {
 
@@ -312,9 +312,13 @@ class RedisWorkerRegistry : public WorkerRegistry {
     PendingRelease release{reservation.worker.id, reservation.lease_id, rollback_lifetime};
     absl::StatusOr<RedisValue> r = Eval(release_, ReleaseArgs(release));
     if (absl::IsUnavailable(r.status())) {
-      // Redis is away: give the slot back as soon as it answers again, before anything else.
+      // Redis is away: the slot is given back as soon as it answers again, before anything
+      // else. The release is taken (OK); only with the queue full must the caller try again.
       absl::MutexLock lock(&state_mu_);
-      if (pending_releases_.size() < kMaxPendingReleases) pending_releases_.push_back(release);
+      if (pending_releases_.size() < kMaxPendingReleases) {
+        pending_releases_.push_back(release);
+        return absl::OkStatus();
+      }
     }
     if (!r.ok()) return r.status();
     if (ToInt(*r) == 1) Notify({RegistryEvent::Kind::kCapacityChanged, reservation.worker.id});

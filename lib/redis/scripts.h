@@ -19,6 +19,8 @@
 #ifndef PWGRID_LIB_REDIS_SCRIPTS_H_
 #define PWGRID_LIB_REDIS_SCRIPTS_H_
 
+#include "lib/common/internal.h"
+
 #include <string>
 
 namespace pwgrid::internal {

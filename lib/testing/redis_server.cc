@@ -1,12 +1,9 @@
 #include "pwgrid/testing/redis_server.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>
@@ -17,11 +14,14 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "lib/redis/redis_connection.h"
-
-extern char** environ;
+#include "lib/worker/subprocess.h"
 
 namespace pwgrid::testing {
 namespace {
+
+constexpr absl::Duration kStartTimeout = absl::Seconds(10);  // until it answers PING
+constexpr absl::Duration kPingInterval = absl::Milliseconds(20);
+constexpr absl::Duration kStopTimeout = absl::Seconds(5);    // SIGTERM, then SIGKILL
 
 // A port the kernel just handed out on 127.0.0.1 (free at this moment).
 int FreePort() {
@@ -72,56 +72,40 @@ absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start() {
 
 RedisServer::~RedisServer() { Stop(); }
 
+pid_t RedisServer::pid() const { return process_ ? process_->pid() : -1; }
+
 absl::Status RedisServer::Spawn() {
   const std::string port = absl::StrCat(port_);
-  std::vector<std::string> args = {"redis-server", "--port", port, "--bind", "127.0.0.1",
-                                   "--save", "", "--appendonly", "no", "--daemonize", "no",
-                                   "--loglevel", "warning", "--dir", "/tmp"};
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);  // nothing of the test process leaks in
-  const int rc = posix_spawnp(&pid_, "redis-server", &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    pid_ = -1;
-    return absl::FailedPreconditionError("cannot run redis-server (is it installed?)");
-  }
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  internal::SubprocessOptions spawn;
+  spawn.argv = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning", "--dir", "/tmp"};
+  spawn.stderr_fd = STDERR_FILENO;
+  spawn.own_process_group = false;
+  absl::StatusOr<std::unique_ptr<internal::Subprocess>> p = internal::Subprocess::Spawn(spawn);
+  if (!p.ok()) return absl::FailedPreconditionError("cannot run redis-server (is it installed?)");
+  process_ = *std::move(p);
+  const absl::Time deadline = absl::Now() + kStartTimeout;
   while (absl::Now() < deadline) {
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
+    if (!process_->Running()) {
+      process_.reset();
       return absl::UnavailableError(absl::StrCat("redis-server exited at start on port ", port));
     }
     if (Call({"PING"}).ok()) return absl::OkStatus();
-    absl::SleepFor(absl::Milliseconds(20));
+    process_->WaitFor(kPingInterval);  // returns early if it exits
   }
   Stop(true);
   return absl::DeadlineExceededError("redis-server did not answer PING within 10 s");
 }
 
 void RedisServer::Stop(bool crash) {
-  if (pid_ <= 0) return;
-  ::kill(pid_, crash ? SIGKILL : SIGTERM);
-  const absl::Time deadline = absl::Now() + absl::Seconds(5);
-  int status = 0;
-  while (::waitpid(pid_, &status, WNOHANG) == 0) {
-    if (absl::Now() > deadline) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
-      break;
-    }
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  pid_ = -1;
+  if (!process_) return;
+  if (crash) process_->Signal(SIGKILL);
+  process_->Terminate(kStopTimeout);
+  process_.reset();
 }
 
 absl::Status RedisServer::Resume() {
-  if (pid_ > 0) return absl::FailedPreconditionError("redis-server is running");
+  if (process_) return absl::FailedPreconditionError("redis-server is running");
   return Spawn();
 }
 

@@ -1,10 +1,11 @@
 // RedisServer: a real redis-server on a free loopback port, for tests.
 //
 // Start() runs `redis-server` (found on PATH) bound to 127.0.0.1, without persistence, and waits
-// until it answers PING. The destructor stops it by its PID (SIGTERM, then SIGKILL). Restart()
-// stops it and starts a fresh, empty one on the same port, as an outage would.
+// until it answers PING. The destructor stops it by its PID (SIGTERM, then SIGKILL). Stop()
+// followed by Resume() is an outage: a fresh, empty server on the same port. Start() fails with
+// FailedPrecondition when redis-server is not installed (a test then skips, exit 77).
 //
-// Thread-safety: Start/Stop/Restart from one thread; Call() and HGetAll() are thread-safe.
+// Thread-safety: Start/Stop/Resume from one thread; Call() and HGetAll() are thread-safe.
 #ifndef PWGRID_TESTING_REDIS_SERVER_H_
 #define PWGRID_TESTING_REDIS_SERVER_H_
 
@@ -18,6 +19,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
+namespace pwgrid::internal {
+class Subprocess;
+}  // namespace pwgrid::internal
+
 namespace pwgrid::testing {
 
 class RedisServer {
@@ -28,7 +33,8 @@ class RedisServer {
   RedisServer& operator=(const RedisServer&) = delete;
 
   int port() const { return port_; }
-  pid_t pid() const { return pid_; }
+  // The server's PID while it runs, else -1.
+  pid_t pid() const;
 
   // SIGKILL (crash) or SIGTERM the server; Resume() starts an empty one on the same port.
   void Stop(bool crash = false);
@@ -46,7 +52,7 @@ class RedisServer {
   absl::Status Spawn();
 
   int port_ = 0;
-  pid_t pid_ = -1;
+  std::unique_ptr<internal::Subprocess> process_;
 };
 
 }  // namespace pwgrid::testing

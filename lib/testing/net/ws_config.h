@@ -2,6 +2,8 @@
 #ifndef PWGRID_LIB_TESTING_NET_WS_CONFIG_H_
 #define PWGRID_LIB_TESTING_NET_WS_CONFIG_H_
 
+#include "lib/common/internal.h"
+
 #include <websocketpp/client.hpp>
 #include <websocketpp/config/asio_no_tls_client.hpp>
 #include <websocketpp/config/asio_no_tls.hpp>

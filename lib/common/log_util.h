@@ -1,6 +1,8 @@
 // Internal logging helper: builds a record only when its level is enabled. Not a public header.
-#ifndef PWGRID_LIB_LOG_UTIL_H_
-#define PWGRID_LIB_LOG_UTIL_H_
+#ifndef PWGRID_LIB_COMMON_LOG_UTIL_H_
+#define PWGRID_LIB_COMMON_LOG_UTIL_H_
+
+#include "lib/common/internal.h"
 
 #include <string>
 #include <utility>
@@ -18,4 +20,4 @@ inline void Log(Logger* logger, LogLevel level, std::string message,
 
 }  // namespace pwgrid::internal
 
-#endif  // PWGRID_LIB_LOG_UTIL_H_
+#endif  // PWGRID_LIB_COMMON_LOG_UTIL_H_

@@ -1,6 +1,8 @@
 // Internal helpers for absl::Status plumbing. Not a public header.
-#ifndef PWGRID_LIB_STATUS_UTIL_H_
-#define PWGRID_LIB_STATUS_UTIL_H_
+#ifndef PWGRID_LIB_COMMON_STATUS_UTIL_H_
+#define PWGRID_LIB_COMMON_STATUS_UTIL_H_
+
+#include "lib/common/internal.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -20,4 +22,4 @@
   if (!tmp.ok()) return tmp.status();                 \
   lhs = std::move(tmp).value()
 
-#endif  // PWGRID_LIB_STATUS_UTIL_H_
+#endif  // PWGRID_LIB_COMMON_STATUS_UTIL_H_

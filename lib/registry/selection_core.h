@@ -1,8 +1,10 @@
 // The selection rule of selection_policy.h over light views of workers, for registries that keep
 // their own records and should not copy every WorkerInfo per selection. Not a public header.
 // Thread-safety: pure functions, reentrant.
-#ifndef PWGRID_LIB_SELECTION_CORE_H_
-#define PWGRID_LIB_SELECTION_CORE_H_
+#ifndef PWGRID_LIB_REGISTRY_SELECTION_CORE_H_
+#define PWGRID_LIB_REGISTRY_SELECTION_CORE_H_
+
+#include "lib/common/internal.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -30,4 +32,4 @@ std::optional<size_t> ChooseLoad(const std::vector<LoadView>& loads, BrowserType
 
 }  // namespace pwgrid::internal
 
-#endif  // PWGRID_LIB_SELECTION_CORE_H_
+#endif  // PWGRID_LIB_REGISTRY_SELECTION_CORE_H_

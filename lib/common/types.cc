@@ -1,4 +1,7 @@
 #include "pwgrid/types.h"
+#include "pwgrid/version.h"
+
+#include "lib/common/endpoint.h"
 
 #include <charconv>
 #include <cstdio>
@@ -82,55 +85,9 @@ absl::StatusOr<WorkerStatus> ParseWorkerStatus(std::string_view s) {
   return absl::InvalidArgumentError(absl::StrCat("unknown worker status '", Av(s), "'"));
 }
 
-absl::StatusOr<WsEndpoint> ParseWsEndpoint(std::string_view url) {
-  constexpr std::string_view kScheme = "ws://";
-  if (url.substr(0, kScheme.size()) != kScheme) {
-    return absl::InvalidArgumentError(absl::StrCat("endpoint must start with ws://: ", Av(url)));
-  }
-  std::string_view rest = url.substr(kScheme.size());
-  size_t slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  WsEndpoint out;
-  out.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
-  std::string_view port_text;
-  if (!authority.empty() && authority.front() == '[') {  // [v6]:port
-    size_t close = authority.find(']');
-    if (close == std::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat("bad IPv6 host in endpoint: ", Av(url)));
-    }
-    out.host = std::string(authority.substr(1, close - 1));
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') {
-        return absl::InvalidArgumentError(absl::StrCat("bad endpoint: ", Av(url)));
-      }
-      port_text = after.substr(1);
-    }
-  } else {
-    size_t colon = authority.rfind(':');
-    out.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
-  }
-  if (out.host.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("endpoint has no host: ", Av(url)));
-  }
-  if (port_text.empty()) {
-    out.port = 80;
-  } else {
-    unsigned value = 0;
-    auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
-    if (ec != std::errc() || ptr != port_text.data() + port_text.size() || value == 0 ||
-        value > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat("bad port in endpoint: ", Av(url)));
-    }
-    out.port = static_cast<uint16_t>(value);
-  }
-  return out;
-}
-
 absl::Status ValidateWorkerInfo(const WorkerInfo& info) {
   if (info.id.empty()) return absl::InvalidArgumentError("worker id is empty");
-  return ParseWsEndpoint(info.endpoint).status();
+  return internal::ParseWsEndpoint(info.endpoint).status();
 }
 
 std::string NewUuid() {
@@ -142,5 +99,7 @@ std::string NewUuid() {
   return absl::StrFormat("%08x-%04x-%04x-%04x-%012x", hi >> 32, (hi >> 16) & 0xffff, hi & 0xffff,
                          lo >> 48, lo & 0xffffffffffffULL);
 }
+
+const char* VersionString() { return PWGRID_VERSION_STRING; }
 
 }  // namespace pwgrid

@@ -1,7 +1,9 @@
 // Internal JSON helpers: Go-compatible string escaping and tiny field extraction from flat
 // objects written by our own launcher. Not a public header; not a general JSON parser.
-#ifndef PWGRID_LIB_JSON_UTIL_H_
-#define PWGRID_LIB_JSON_UTIL_H_
+#ifndef PWGRID_LIB_COMMON_JSON_UTIL_H_
+#define PWGRID_LIB_COMMON_JSON_UTIL_H_
+
+#include "lib/common/internal.h"
 
 #include <string>
 #include <string_view>
@@ -20,4 +22,4 @@ std::string JsonNumberField(std::string_view json, std::string_view name);
 
 }  // namespace pwgrid::internal
 
-#endif  // PWGRID_LIB_JSON_UTIL_H_
+#endif  // PWGRID_LIB_COMMON_JSON_UTIL_H_

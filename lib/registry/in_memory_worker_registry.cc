@@ -13,9 +13,9 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "lib/log_util.h"
-#include "lib/selection_core.h"
-#include "lib/status_util.h"
+#include "lib/common/log_util.h"
+#include "lib/registry/selection_core.h"
+#include "lib/common/status_util.h"
 #include "pwgrid/selection_policy.h"
 #include "pwgrid/worker_registry.h"
 

@@ -1,10 +1,16 @@
-// RegistrySelector: a Selector over any WorkerRegistry.
+// RegistrySelector: a Selector over any WorkerRegistry, and Lease.
 //
-// One thread owns all registry traffic of the selector: reservations, releases and recycle
-// requests run there, so no caller (a relay I/O thread) ever waits on the registry. Waiters sit
-// in a map ordered by ticket, i.e. first come, first served. The thread wakes when a waiter
-// arrives, a lease is released, the registry reports freed capacity, a deadline passes, or the
-// safety poll interval elapses.
+// Which thread calls the registry: with a registry that NeverBlocks() (in-memory), TryAcquire,
+// releases, recycle requests and unreachable marks run on the caller's thread (a relay I/O
+// thread), and only queued clients are served by the selector's thread. With any other
+// registry (Redis) every registry call runs on the selector's thread, so that no caller ever
+// waits on the registry. Waiters sit in a map ordered by ticket, i.e. first come, first served.
+// The thread wakes when a waiter arrives, a queued release or command is posted, the registry
+// reports freed capacity, a deadline passes, or the safety poll interval elapses.
+//
+// A release the registry refused (a backend that is down, an injected fault) is not dropped: the
+// selector's thread retries it every poll_interval until the registry takes it, so a failure
+// never leaks a slot for good.
 #include <deque>
 #include <map>
 #include <optional>
@@ -17,8 +23,8 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "lib/log_util.h"
-#include "lib/status_util.h"
+#include "lib/common/log_util.h"
+#include "lib/common/status_util.h"
 #include "pwgrid/selector.h"
 
 namespace pwgrid {
@@ -93,6 +99,14 @@ class RegistrySelector : public Selector, public Lease::Owner {
       stop_ = true;
     }
     thread_.join();
+    std::vector<FailedRelease> unreleased;
+    {
+      absl::MutexLock lock(&mu_);
+      unreleased.swap(failed_releases_);
+    }
+    for (FailedRelease& r : unreleased) {  // a last try; then the registry's own expiry (leases)
+      (void)registry_->Release(r.reservation, r.rollback_lifetime);
+    }
     std::map<uint64_t, Waiter> left;
     {
       absl::MutexLock lock(&mu_);
@@ -183,14 +197,7 @@ class RegistrySelector : public Selector, public Lease::Owner {
   }
 
   void OnRelease(const Reservation& reservation, bool committed) override {
-    RunOrPost([this, reservation, committed] {
-      absl::Status s = registry_->Release(reservation, /*rollback_lifetime=*/!committed);
-      if (!s.ok()) {
-        internal::Log(options_.logger, LogLevel::kError,
-                      absl::StrCat("Failed to release session slot: ", s.ToString()),
-                      {{"workerId", reservation.worker.id}});
-      }
-    });
+    RunOrPost([this, reservation, committed] { ReleaseOrRetry({reservation, !committed}); });
   }
 
  private:
@@ -202,6 +209,37 @@ class RegistrySelector : public Selector, public Lease::Owner {
     Callback done;
     absl::StatusOr<Lease> result;
   };
+  struct FailedRelease {
+    Reservation reservation;
+    bool rollback_lifetime = false;
+  };
+
+  // Never called with mu_ held. A release the registry refused is kept for the thread to retry.
+  void ReleaseOrRetry(FailedRelease r) {
+    absl::Status s = registry_->Release(r.reservation, r.rollback_lifetime);
+    if (s.ok()) return;
+    internal::Log(options_.logger, LogLevel::kError,
+                  absl::StrCat("Failed to release session slot (retrying): ", s.ToString()),
+                  {{"workerId", r.reservation.worker.id}});
+    absl::MutexLock lock(&mu_);
+    failed_releases_.push_back(std::move(r));
+  }
+
+  // On the selector thread: the refused releases, once per poll_interval.
+  void RetryReleases() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const absl::Time now = options_.clock->Now();
+    if (failed_releases_.empty() || now < next_release_retry_) return;
+    next_release_retry_ = now + options_.poll_interval;
+    std::vector<FailedRelease> retry;
+    retry.swap(failed_releases_);
+    mu_.Unlock();
+    for (FailedRelease& r : retry) {
+      if (registry_->Release(r.reservation, r.rollback_lifetime).ok()) continue;
+      absl::MutexLock lock(&mu_);
+      failed_releases_.push_back(std::move(r));
+    }
+    mu_.Lock();
+  }
 
   // Capacity changed: only waiting clients need the thread (a release with nobody waiting, the
   // common case, wakes nothing).
@@ -239,6 +277,7 @@ class RegistrySelector : public Selector, public Lease::Owner {
       for (auto& task : tasks) task();  // releases first: their slots serve the waiters below
       Deliver(ready);
       mu_.Lock();
+      RetryReleases();
       if (stop_ && tasks_.empty()) return;
       Pump();
     }
@@ -321,6 +360,8 @@ class RegistrySelector : public Selector, public Lease::Owner {
   std::map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mu_);
   std::vector<Ready> ready_ ABSL_GUARDED_BY(mu_);
   std::deque<absl::AnyInvocable<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+  std::vector<FailedRelease> failed_releases_ ABSL_GUARDED_BY(mu_);
+  absl::Time next_release_retry_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 0;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

@@ -1,4 +1,4 @@
-#include "lib/json_util.h"
+#include "lib/common/json_util.h"
 
 #include <cstdint>
 #include <cstdio>

@@ -9,8 +9,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "lib/log_util.h"
-#include "lib/status_util.h"
+#include "lib/common/log_util.h"
+#include "lib/common/status_util.h"
 
 namespace pwgrid {
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "lib/selection_core.h"
+#include "lib/registry/selection_core.h"
 
 namespace pwgrid {
 namespace internal {

@@ -9,8 +9,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "lib/log_util.h"
-#include "lib/status_util.h"
+#include "lib/common/endpoint.h"
+#include "lib/common/log_util.h"
+#include "lib/common/status_util.h"
 
 namespace pwgrid {
 
@@ -40,24 +41,11 @@ absl::Status WorkerAgentOptions::Validate() const {
   return absl::OkStatus();
 }
 
-std::string RewriteEndpointHost(const std::string& endpoint, const std::string& host) {
-  if (host.empty()) return endpoint;
-  for (const char* loopback : {"ws://0.0.0.0", "ws://127.0.0.1", "ws://localhost", "ws://[::1]"}) {
-    const std::string prefix = loopback;
-    if (endpoint.compare(0, prefix.size(), prefix) == 0 &&
-        (endpoint.size() == prefix.size() || endpoint[prefix.size()] == ':' ||
-         endpoint[prefix.size()] == '/')) {
-      return absl::StrCat("ws://", host, endpoint.substr(prefix.size()));
-    }
-  }
-  return endpoint;
-}
-
 namespace {
 
 // The <uuid> of an endpoint ws://host:port/playwright/<uuid>, or a new one.
 std::string UuidFromEndpoint(const std::string& endpoint) {
-  absl::StatusOr<WsEndpoint> parsed = ParseWsEndpoint(endpoint);
+  absl::StatusOr<internal::WsEndpoint> parsed = internal::ParseWsEndpoint(endpoint);
   constexpr std::string_view kPrefix = "/playwright/";
   if (parsed.ok() && parsed->path.size() == kPrefix.size() + 36 &&
       parsed->path.compare(0, kPrefix.size(), kPrefix) == 0) {
@@ -79,7 +67,13 @@ class WorkerAgent::Impl {
       if (started_) return absl::FailedPreconditionError("WorkerAgent already started");
       started_ = true;
     }
-    PWGRID_ASSIGN_OR_RETURN(std::unique_ptr<Worker> first, LaunchWorker());
+    absl::StatusOr<std::unique_ptr<Worker>> launched = LaunchWorker();
+    if (!launched.ok()) {
+      absl::MutexLock lock(&mu_);
+      started_ = false;  // nothing is left running: Start() may be tried again
+      return launched.status();
+    }
+    std::unique_ptr<Worker> first = *std::move(launched);
     {
       absl::MutexLock lock(&mu_);
       current_ = std::move(first);
@@ -108,11 +102,11 @@ class WorkerAgent::Impl {
       for (auto& w : draining_) all.push_back(std::move(w));
       draining_.clear();
     }
-    for (auto& w : all) Retire(*w, "agent_stop");
+    for (auto& w : all) Retire(*w, RetireReason::kAgentStop);
     DeregisterPending();
   }
 
-  std::optional<std::string> Wait(absl::Duration timeout) {
+  std::optional<RetireReason> Wait(absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
     auto finished = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return finished_.has_value(); };
     mu_.AwaitWithTimeout(absl::Condition(&finished), timeout);
@@ -143,7 +137,7 @@ class WorkerAgent::Impl {
     w->info.id = absl::StrCat(std::string(ToString(options_.browser)), ":",
                               UuidFromEndpoint(browser->ws_endpoint()));
     w->info.browser = options_.browser;
-    w->info.endpoint = RewriteEndpointHost(browser->ws_endpoint(), options_.advertised_host);
+    w->info.endpoint = internal::RewriteEndpointHost(browser->ws_endpoint(), options_.advertised_host);
     w->info.status = WorkerStatus::kAvailable;
     w->info.playwright_version = browser->playwright_version();
     w->info.started_at_ms = absl::ToUnixMillis(options_.clock->Now());
@@ -178,12 +172,12 @@ class WorkerAgent::Impl {
   // Status shutting-down, browser stopped, deregistered. With Replacement::kAfterStop a drained
   // worker stays registered as shutting-down until its replacement is registered, so that other
   // proxies see a recycle in progress (the recycle stagger of selection_policy.h) meanwhile.
-  void Retire(Worker& w, const std::string& reason) {
+  void Retire(Worker& w, RetireReason reason) {
     (void)options_.registry->SetStatus(w.info.id, WorkerStatus::kShuttingDown);
     (void)w.browser->Stop();
     internal::Log(options_.logger, LogLevel::kInfo, "Worker stopped",
-                  {{"workerId", w.info.id}, {"reason", reason}});
-    if (options_.replacement == Replacement::kAfterStop && reason != "agent_stop") {
+                  {{"workerId", w.info.id}, {"reason", std::string(ToString(reason))}});
+    if (options_.replacement == Replacement::kAfterStop && reason != RetireReason::kAgentStop) {
       pending_deregister_.push_back(w.info.id);
       return;
     }
@@ -227,30 +221,28 @@ class WorkerAgent::Impl {
       }
       const absl::Time now = options_.clock->Now();
       std::unique_ptr<Worker> retiring;  // the current worker, when it must be replaced
-      std::string reason;
+      bool exited = false;               // retiring: its browser exited (else: a shutdown command)
       if (current_) {
         // A browser that exited is not heartbeated: a proxy that found it unreachable keeps it
         // out of selection until it is retired.
         const bool running = current_->browser->Running();
         if (running) HeartbeatIfDue(*current_, now);
         absl::StatusOr<bool> cmd = options_.registry->TakeShutdownCommand(current_->info.id);
-        if (cmd.ok() && *cmd) {
-          reason = "shutdown_command";
-        } else if (!running) {
-          reason = "browser_exited";
-        }
-        if (!reason.empty()) {
+        const bool recycle = cmd.ok() && *cmd;
+        if (recycle || !running) {
+          exited = !recycle;
           absl::MutexLock lock(&mu_);
           retiring = std::move(current_);
         }
       }
       if (retiring) {
         internal::Log(options_.logger, LogLevel::kInfo,
-                      absl::StrCat("Recycling worker: ", reason), {{"workerId", retiring->info.id}});
-        if (reason == "browser_exited") {
-          Retire(*retiring, reason);
+                      absl::StrCat("Recycling worker: ", exited ? "browser_exited" : "shutdown_command"),
+                      {{"workerId", retiring->info.id}});
+        if (exited) {
+          Retire(*retiring, RetireReason::kBrowserExited);
           absl::MutexLock lock(&mu_);
-          finished_reason_ = reason;
+          finished_reason_ = RetireReason::kBrowserExited;
         } else {
           retiring->info.status = WorkerStatus::kDraining;
           (void)options_.registry->SetStatus(retiring->info.id, WorkerStatus::kDraining);
@@ -267,7 +259,7 @@ class WorkerAgent::Impl {
         absl::MutexLock lock(&mu_);
         drained = draining_.empty();
         if (!current_ && drained && options_.replacement == Replacement::kNone &&
-            !finished_reason_.empty()) {
+            finished_reason_.has_value()) {
           finished_ = finished_reason_;
           return;
         }
@@ -317,9 +309,9 @@ class WorkerAgent::Impl {
       }
       w->last_active = active;
       if (active == 0 || now >= w->drain_deadline || !w->browser->Running()) {
-        const std::string reason = active == 0                ? "drain_complete"
-                                   : !w->browser->Running() ? "browser_exited"
-                                                            : "drain_timeout";
+        const RetireReason reason = active == 0                ? RetireReason::kDrainComplete
+                                    : !w->browser->Running() ? RetireReason::kBrowserExited
+                                                             : RetireReason::kDrainTimeout;
         Retire(*w, reason);
         absl::MutexLock lock(&mu_);
         finished_reason_ = reason;
@@ -339,8 +331,8 @@ class WorkerAgent::Impl {
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   int64_t replacements_ ABSL_GUARDED_BY(mu_) = 0;
-  std::string finished_reason_ ABSL_GUARDED_BY(mu_);        // why the last worker was retired
-  std::optional<std::string> finished_ ABSL_GUARDED_BY(mu_);  // set when a kNone agent is done
+  std::optional<RetireReason> finished_reason_ ABSL_GUARDED_BY(mu_);  // the last retirement's
+  std::optional<RetireReason> finished_ ABSL_GUARDED_BY(mu_);  // set when a kNone agent is done
   // Agent thread only (and Stop() after joining it).
   std::vector<std::string> pending_deregister_;
   // Written under mu_ by the agent thread, which also reads it without the lock.
@@ -359,6 +351,16 @@ absl::Status WorkerAgent::Start() { return impl_->Start(); }
 void WorkerAgent::Stop() { impl_->Stop(); }
 std::string WorkerAgent::current_worker_id() const { return impl_->current_worker_id(); }
 int64_t WorkerAgent::replacements() const { return impl_->replacements(); }
-std::optional<std::string> WorkerAgent::Wait(absl::Duration timeout) { return impl_->Wait(timeout); }
+std::optional<RetireReason> WorkerAgent::Wait(absl::Duration timeout) { return impl_->Wait(timeout); }
+
+std::string_view ToString(RetireReason reason) {
+  switch (reason) {
+    case RetireReason::kDrainComplete: return "drain_complete";
+    case RetireReason::kDrainTimeout: return "drain_timeout";
+    case RetireReason::kBrowserExited: return "browser_exited";
+    case RetireReason::kAgentStop: return "agent_stop";
+  }
+  return "unknown";
+}
 
 }  // namespace pwgrid

@@ -1,0 +1,129 @@
+// Session, part 3: the byte relay after the worker's 101, and the close.
+//
+// As nginx does it: each direction is a Pipe that waits for readiness, then reads and writes with
+// non-blocking calls until the source is drained (EAGAIN), a bounded number of rounds per
+// wake-up. A pipe borrows a buffer from its thread's pool only while bytes are in flight, so an
+// idle session holds no buffer at all. A pipe whose destination is full keeps its buffer and
+// stops reading its source (backpressure: memory stays bounded by one buffer per direction).
+// Frame headers are followed in both directions (no payload is parsed): worker to client to know
+// when a 1011 close frame can be injected if the worker dies, client to worker to tell a client
+// that closed properly from one that vanished. See session.h for the state machine.
+#include "absl/strings/str_cat.h"
+#include "lib/relay/session.h"
+
+namespace pwgrid::internal {
+
+using asio::ip::tcp;
+
+// Moves bytes until the source has none (then waits for it to become readable) or the
+// destination is full (then waits for it to become writable). After kRoundsPerWake reads or
+// writes it lets the thread's other sessions run, then goes on.
+void Session::Pump(Pipe& p) {
+  static constexpr int kRoundsPerWake = 32;
+  for (int round = 0; round < kRoundsPerWake; ++round) {
+    if (state_ == State::kFinished) return;
+    asio::error_code ec;
+    if (p.begin < p.end) {
+      const size_t n = p.to->write_some(asio::buffer(p.buf.get() + p.begin, p.end - p.begin), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        Await(p, *p.to, tcp::socket::wait_write);
+      } else if (ec) {
+        Finish();
+      } else {
+        p.begin += n;
+        continue;
+      }
+      return;
+    }
+    if (!p.buf) p.buf = home_->TakeBuffer();
+    const size_t n = p.from->read_some(asio::buffer(p.buf.get(), home_->buffer_bytes), ec);
+    if (ec) {
+      home_->GiveBuffer(std::move(p.buf));
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        Await(p, *p.from, tcp::socket::wait_read);
+      } else if (p.to_worker) {
+        UpEnded();
+      } else {
+        DownEnded();
+      }
+      return;
+    }
+    p.begin = 0;
+    p.end = n;
+    if (p.to_worker) {
+      up_frames_.Consume(reinterpret_cast<const unsigned char*>(p.buf.get()), n);
+      home_->bytes_to_workers.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
+    } else {
+      down_frames_.Consume(reinterpret_cast<const unsigned char*>(p.buf.get()), n);
+      home_->bytes_to_clients.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
+    }
+  }
+  auto self = shared_from_this();
+  asio::post(client_.get_executor(), [self, &p] { self->Pump(p); });
+}
+
+void Session::Await(Pipe& p, tcp::socket& socket, tcp::socket::wait_type what) {
+  auto self = shared_from_this();
+  socket.async_wait(what, [self, &p](const asio::error_code& ec) {
+    // Other errors show up in the next read or write.
+    if (ec != asio::error::operation_aborted) self->Pump(p);
+  });
+}
+
+// The client stopped sending (close handshake done, or it went away): tell the worker.
+void Session::UpEnded() {
+  if (state_ == State::kFinished) return;
+  up_.ended = true;
+  if (!up_frames_.close_seen()) {
+    shared_->Log(LogLevel::kDebug,
+                 absl::StrCat("Client ", remote_, " closed the connection without a close frame"),
+                 {{"workerId", lease_.worker().id}});
+  }
+  asio::error_code ignored;
+  worker_.shutdown(tcp::socket::shutdown_send, ignored);
+  if (down_.ended) {
+    Finish();
+  } else {
+    Linger();
+  }
+}
+
+// The worker stopped sending. If it died without a close frame while the client was still
+// there, the client gets a 1011 close frame (when the stream is at a frame boundary), not a
+// silent TCP close. After the client's own end, the worker's close is only the answer to it.
+void Session::DownEnded() {
+  if (state_ == State::kFinished) return;
+  down_.ended = true;
+  auto self = shared_from_this();
+  auto after = [self] {
+    asio::error_code ignored;
+    self->client_.shutdown(tcp::socket::shutdown_send, ignored);
+    if (self->up_.ended) {
+      self->Finish();
+    } else {
+      self->Linger();
+    }
+  };
+  if (!up_.ended && !down_frames_.close_seen() && down_frames_.at_boundary()) {
+    shared_->Log(LogLevel::kWarn, "Browser server closed the connection without a close frame",
+                 {{"workerId", lease_.worker().id}});
+    out_ = ServerCloseFrame(1011, "browser server closed the connection");
+    asio::async_write(client_, asio::buffer(out_), [after](const asio::error_code&, size_t) { after(); });
+  } else {
+    after();
+  }
+}
+
+// One direction has ended; the other gets options.linger_timeout to finish its close handshake.
+void Session::Linger() {
+  if (state_ == State::kFinished) return;
+  state_ = State::kClosing;
+  auto self = shared_from_this();
+  linger_.expires_after(std::chrono::microseconds(
+      absl::ToInt64Microseconds(shared_->options.linger_timeout)));
+  linger_.async_wait([self](const asio::error_code& ec) {
+    if (!ec) self->Finish();
+  });
+}
+
+}  // namespace pwgrid::internal

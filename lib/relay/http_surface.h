@@ -1,0 +1,81 @@
+// The relay's HTTP surface as pure functions: what a request head is answered with (upstream's
+// routes, handshake checks before any worker is reserved) and which HTTP answer each selection
+// or dial failure becomes. No sockets: relay sessions call these, tests call them directly.
+// C++17. Internal header.
+#ifndef PWGRID_LIB_RELAY_HTTP_SURFACE_H_
+#define PWGRID_LIB_RELAY_HTTP_SURFACE_H_
+
+#include "lib/common/internal.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "pwgrid/logging.h"
+#include "pwgrid/types.h"
+
+namespace pwgrid::internal {
+
+// A request head as the relay's parser read it.
+struct RequestHead {
+  std::string method;
+  std::string target;   // origin form, "/?browser=chromium"
+  std::string version;  // "HTTP/1.1"
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool body_complete = true;  // false: a body announced by Content-Length has not been read
+
+  // The value of header `name` (ASCII case-insensitive), "" when absent.
+  std::string_view Header(std::string_view name) const;
+};
+
+// An answer of the relay's own.
+struct HttpAnswer {
+  int status = 0;
+  std::string content_type;  // "" for none
+  std::string body;
+  std::vector<std::string> headers;  // extra "Name: value" lines, without CRLF
+  bool keep_alive = false;           // the connection then reads the next request
+  bool rejection = false;            // counted in RelayStats::rejected_requests
+
+  // The bytes on the wire.
+  std::string Serialize() const;
+};
+
+// What to do with a request: answer it, or upgrade it to a session with a worker.
+struct Route {
+  std::optional<HttpAnswer> answer;  // set: write it; unset: select a worker for `browser`
+  BrowserType browser = BrowserType::kChromium;
+  std::string playwright_version;    // from the client's User-Agent, "" when absent
+};
+
+// `active_sessions`: what /metrics reports.
+Route RouteRequest(const RequestHead& request, BrowserType default_browser,
+                   int64_t active_sessions);
+
+// False when the head must not be passed on (a control character in the target or a header
+// value, a header name that is not a token): it gets BadRequestAnswer().
+bool IsCleanRequest(const RequestHead& request);
+
+HttpAnswer BadRequestAnswer();          // 400 "400 Bad Request\n", malformed or unclean head
+HttpAnswer HeadersTooLargeAnswer();     // 431, the head is over max_request_bytes
+HttpAnswer BrowserServerErrorAnswer();  // 500 "Browser server error", after the last failed dial
+
+// The answer to a failed selection, with the line the relay logs. nullopt: the client left
+// (Cancelled while not stopping), nothing to answer.
+struct SelectionFailure {
+  HttpAnswer answer;
+  LogLevel level = LogLevel::kError;
+  std::string log_message;
+};
+std::optional<SelectionFailure> AnswerSelectionFailure(const absl::Status& status, bool stopping,
+                                                       absl::Duration select_timeout,
+                                                       const std::string& remote);
+
+}  // namespace pwgrid::internal
+
+#endif  // PWGRID_LIB_RELAY_HTTP_SURFACE_H_

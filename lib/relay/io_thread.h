@@ -1,0 +1,86 @@
+// What the relay's sessions share: an I/O thread (its event loop, its pool of relay buffers, its
+// byte counters, its handle on the listening socket) and the state every session of one Relay
+// sees (options, selector, counters, the set of live sessions that Stop() walks). C++17: Asio
+// types. Internal header.
+#ifndef PWGRID_LIB_RELAY_IO_THREAD_H_
+#define PWGRID_LIB_RELAY_IO_THREAD_H_
+
+#include "lib/common/internal.h"
+
+#include <asio.hpp>
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "lib/common/log_util.h"
+#include "pwgrid/relay.h"
+
+namespace pwgrid::internal {
+
+class Session;
+
+// Opens `s` for a connection to `to`: close-on-exec and non-blocking in one step (Asio's open()
+// and accept() set neither), so no descriptor of the relay leaks into a browser launched later
+// by any thread; TCP_NODELAY.
+asio::error_code OpenSocket(asio::ip::tcp::socket& s, const asio::ip::tcp::endpoint& to);
+
+struct FreeBuffer {
+  void operator()(char* p) const { std::free(p); }
+};
+using Buffer = std::unique_ptr<char, FreeBuffer>;
+
+// One I/O thread. Only the thread itself touches the buffer pool; the counters are read by
+// Relay::stats() from any thread.
+struct IoThread {
+  explicit IoThread(size_t buffer_bytes) : buffer_bytes(buffer_bytes) {}
+
+  // A page-aligned buffer of buffer_bytes (the kernel copies to and from aligned memory
+  // measurably faster), from the pool when it has one.
+  Buffer TakeBuffer();
+  // Back to the pool (kept up to kMaxFreeBuffers, freed beyond).
+  void GiveBuffer(Buffer b);
+
+  static constexpr size_t kMaxFreeBuffers = 256;
+  const size_t buffer_bytes;
+  std::vector<Buffer> free_buffers;
+  alignas(64) std::atomic<int64_t> bytes_to_workers{0};
+  std::atomic<int64_t> bytes_to_clients{0};
+  // After the pool: destroying the io_context destroys the handlers it still holds, and with
+  // them sessions, which give their buffers back themselves.
+  asio::io_context io{1};
+  // This thread's handle on the listening socket (thread 0: the socket itself; the others: a
+  // dup of it), so that a connection is accepted by the thread that will serve it.
+  std::optional<asio::ip::tcp::acceptor> acceptor;
+  std::optional<asio::steady_timer> accept_retry;
+  std::thread thread;
+};
+
+// State shared by the Relay and its sessions; sessions keep it alive while they finish.
+struct RelayShared {
+  RelayOptions options;
+  Selector* selector = nullptr;
+  std::atomic<bool> stopping{false};
+  std::atomic<int64_t> active{0};
+  std::atomic<int64_t> total{0};
+  std::atomic<int64_t> rejected{0};
+  absl::Mutex mu;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions ABSL_GUARDED_BY(mu);
+
+  void Log(LogLevel level, std::string message,
+           std::vector<std::pair<std::string, std::string>> fields = {}) {
+    internal::Log(options.logger, level, std::move(message), std::move(fields));
+  }
+};
+
+}  // namespace pwgrid::internal
+
+#endif  // PWGRID_LIB_RELAY_IO_THREAD_H_

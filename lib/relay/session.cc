@@ -1,0 +1,232 @@
+// Session, part 1: the HTTP phase (reading a request head, routing it, answering) and the
+// selection of a worker (queueing, the client's deadline, a client leaving while queued).
+// See session.h for the state machine.
+#include "lib/relay/session.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <optional>
+#include <utility>
+#include <websocketpp/http/request.hpp>
+
+#include "absl/strings/str_cat.h"
+
+namespace pwgrid::internal {
+
+using asio::ip::tcp;
+
+Session::Session(std::shared_ptr<RelayShared> shared, IoThread* home, tcp::socket socket)
+    : shared_(std::move(shared)),
+      home_(home),
+      client_(std::move(socket)),
+      worker_(client_.get_executor()),
+      timer_(client_.get_executor()),
+      linger_(client_.get_executor()) {}
+
+Session::~Session() {
+  absl::MutexLock lock(&shared_->mu);
+  shared_->sessions.erase(this);
+}
+
+void Session::Start(const tcp::endpoint& peer) {
+  asio::error_code ignored;
+  client_.set_option(tcp::no_delay(true), ignored);
+  // accept4() made it non-blocking already; this tells Asio, which then needs no FIONBIO of its
+  // own later.
+  client_.non_blocking(true, ignored);
+  remote_ip_ = peer.address().to_string();
+  remote_ = absl::StrCat(remote_ip_, ":", peer.port());
+  ReadRequest();
+}
+
+void Session::CancelWaiting() {
+  if (state_ == State::kWaitingForWorker) shared_->selector->Cancel(ticket_);
+}
+
+// ---- HTTP phase ---------------------------------------------------------------------------
+void Session::ReadRequest() {
+  state_ = State::kReadingRequest;
+  auto self = shared_from_this();
+  ArmTimer(shared_->options.request_timeout, [self] {
+    asio::error_code ignored;
+    self->client_.close(ignored);
+  });
+  asio::async_read_until(client_, asio::dynamic_buffer(in_, shared_->options.max_request_bytes),
+                         "\r\n\r\n",
+                         [self](const asio::error_code& ec, size_t n) { self->OnRequest(ec, n); });
+}
+
+void Session::OnRequest(const asio::error_code& ec, size_t n) {
+  timer_.cancel();
+  if (ec == asio::error::not_found) {  // headers larger than max_request_bytes
+    Answer(HeadersTooLargeAnswer());
+    return;
+  }
+  if (ec) {
+    Finish();
+    return;
+  }
+  websocketpp::http::parser::request parsed;
+  try {
+    parsed.consume(in_.data(), n);
+  } catch (...) {
+    in_.erase(0, n);
+    Answer(BadRequestAnswer());
+    return;
+  }
+  in_.erase(0, n);
+  RequestHead request;
+  request.method = parsed.get_method();
+  request.target = parsed.get_uri();
+  request.version = parsed.get_version();
+  request.body_complete = parsed.ready();
+  for (const auto& [name, value] : parsed.get_headers()) request.headers.emplace_back(name, value);
+  if (!IsCleanRequest(request)) {
+    Answer(BadRequestAnswer());
+    return;
+  }
+  HandleRequest(request);
+}
+
+void Session::HandleRequest(const RequestHead& request) {
+  Route route = RouteRequest(request, shared_->options.default_browser, shared_->active.load());
+  if (route.answer) {
+    Answer(*route.answer);
+    return;
+  }
+  forward_headers_ = ForwardedHeaders(request.headers);
+  request_ = SelectRequest{route.browser,
+                           shared_->options.clock->Now() + shared_->options.select_timeout,
+                           std::move(route.playwright_version)};
+  Acquire();
+}
+
+void Session::Answer(const HttpAnswer& answer) {
+  state_ = State::kAnswering;
+  if (answer.rejection) shared_->rejected.fetch_add(1, std::memory_order_relaxed);
+  out_ = answer.Serialize();
+  auto self = shared_from_this();
+  const bool keep_alive = answer.keep_alive;
+  asio::async_write(client_, asio::buffer(out_), [self, keep_alive](const asio::error_code& ec, size_t) {
+    if (self->state_ == State::kFinished) return;
+    if (!ec && keep_alive && !self->shared_->stopping.load()) {
+      self->ReadRequest();
+    } else {
+      self->CloseGracefully();
+    }
+  });
+}
+
+void Session::CloseGracefully() {
+  asio::error_code ignored;
+  client_.shutdown(tcp::socket::shutdown_send, ignored);
+  client_.close(ignored);
+  Finish();
+}
+
+// ---- selection ----------------------------------------------------------------------------
+// Asks for a worker for request_ (again after a dial failure, with the same deadline).
+void Session::Acquire() {
+  if (std::optional<Lease> now = shared_->selector->TryAcquire(request_)) {
+    OnLease(*std::move(now), /*queued=*/false);  // no thread hop when the registry is in-process
+    return;
+  }
+  auto self = shared_from_this();
+  state_ = State::kWaitingForWorker;
+  const uint64_t attempt = ++acquire_attempt_;
+  ticket_ = shared_->selector->Acquire(request_, [self, attempt](absl::StatusOr<Lease> r) mutable {
+    auto result = std::make_shared<absl::StatusOr<Lease>>(std::move(r));
+    asio::post(self->client_.get_executor(), [self, attempt, result] {
+      // Answered already (the deadline backstop, the client left): a late lease releases itself.
+      if (self->state_ != State::kWaitingForWorker || attempt != self->acquire_attempt_) return;
+      self->OnLease(std::move(*result), /*queued=*/true);
+    });
+  });
+  // The client's deadline holds even when the selector cannot answer in time (its thread is
+  // waiting on a slow registry): shortly after it, the client gets its 503 from here.
+  ArmTimer(request_.deadline - shared_->options.clock->Now() + kSelectorGrace, [self] {
+    if (self->state_ != State::kWaitingForWorker) return;
+    self->shared_->selector->Cancel(self->ticket_);
+    self->OnLease(absl::DeadlineExceededError("the selector did not answer in time"), true);
+  });
+  WatchWhileWaiting();
+}
+
+// A client that leaves while waiting gives its place in the queue up. What it sends meanwhile
+// (frames sent before the 101) is kept for the worker, and the watch goes on, so that a client
+// that sent something and then left is noticed too.
+void Session::WatchWhileWaiting() {
+  auto self = shared_from_this();
+  client_.async_wait(tcp::socket::wait_read, [self](const asio::error_code& ec) {
+    if (ec || self->state_ != State::kWaitingForWorker) return;
+    if (!self->ReadEarlyBytes()) {
+      self->shared_->selector->Cancel(self->ticket_);
+      return;
+    }
+    self->WatchWhileWaiting();
+  });
+}
+
+// Reads what the client has sent so far into in_. False when it has left (end of stream or an
+// error) or sent more than a request's worth of bytes before being served.
+bool Session::ReadEarlyBytes() {
+  char buf[4096];
+  for (int round = 0; round < 64; ++round) {
+    const ssize_t r = ::recv(client_.native_handle(), buf, sizeof(buf), MSG_DONTWAIT);
+    if (r > 0) {
+      if (in_.size() + static_cast<size_t>(r) > shared_->options.max_request_bytes) return false;
+      in_.append(buf, static_cast<size_t>(r));
+      continue;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+  return true;
+}
+
+void Session::OnLease(absl::StatusOr<Lease> result, bool queued) {
+  if (!result.ok()) {
+    std::optional<SelectionFailure> failure =
+        AnswerSelectionFailure(result.status(), shared_->stopping.load(),
+                               shared_->options.select_timeout, remote_);
+    if (!failure) {
+      Finish();  // the client left
+      return;
+    }
+    shared_->Log(failure->level, std::move(failure->log_message));
+    Answer(failure->answer);
+    return;
+  }
+  lease_ = std::move(*result);
+  state_ = State::kDialing;
+  // A queued client may have left just now, before its watch saw it: no worker session for it.
+  if (!client_.is_open() || (queued && !ReadEarlyBytes())) {
+    lease_.Release();
+    Finish();
+    return;
+  }
+  Dial();
+}
+
+// Closes both sockets and releases the lease. Idempotent.
+void Session::Finish() {
+  if (state_ == State::kFinished) return;
+  const bool established = state_ == State::kRelaying || state_ == State::kClosing;
+  state_ = State::kFinished;
+  asio::error_code ignored;
+  timer_.cancel();
+  linger_.cancel();
+  client_.close(ignored);
+  worker_.close(ignored);
+  home_->GiveBuffer(std::move(up_.buf));
+  home_->GiveBuffer(std::move(down_.buf));
+  if (established) {
+    shared_->active.fetch_sub(1, std::memory_order_relaxed);
+    shared_->Log(LogLevel::kDebug, absl::StrCat("Proxy connection closed (", remote_, " <-> ",
+                                                lease_.worker().endpoint, ")"));
+  }
+  lease_.Release();
+}
+
+}  // namespace pwgrid::internal

@@ -1,0 +1,155 @@
+// Session: one client connection of the relay, from its first request byte to the release of its
+// lease. An explicit state machine, on the I/O thread that accepted the connection:
+//
+//   kReadingRequest ──route: an answer──► kAnswering ──keep-alive──► kReadingRequest
+//        │                                    └──────────────────────► kFinished
+//        └──upgrade──► kWaitingForWorker ──lease──► kDialing ──101──► kRelaying ──► kClosing
+//                         │    ▲                      │   │                           │
+//                         │    └──dial failed (retry)─┘   └──other answer──►          │
+//                         │                                 kForwardingRefusal        │
+//                         └──failure / deadline──► kAnswering            │            │
+//                                                                        ▼            ▼
+//                                                                     kFinished ◄─────┘
+//
+// Every state can go to kFinished (the client left, Stop()); Finish() closes both sockets and
+// releases the lease exactly once. The code is in three files by phase: session.cc (HTTP
+// request and selection), session_worker.cc (dial, handshake, a worker's refusal) and
+// byte_pipe.cc (the relay of bytes and the close). C++17: Asio types. Internal header.
+//
+// Thread-safety: all methods run on the session's I/O thread; CancelWaiting and ForceClose are
+// posted there by Relay::Stop.
+#ifndef PWGRID_LIB_RELAY_SESSION_H_
+#define PWGRID_LIB_RELAY_SESSION_H_
+
+#include "lib/common/internal.h"
+
+#include <asio.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "lib/common/endpoint.h"
+#include "lib/relay/http_surface.h"
+#include "lib/relay/io_thread.h"
+#include "lib/relay/upgrade.h"
+#include "lib/relay/ws_frame.h"
+#include "pwgrid/selector.h"
+
+namespace pwgrid::internal {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  enum class State {
+    kReadingRequest,     // reading a request head (the first, or the next on a keep-alive)
+    kAnswering,          // writing an answer of the relay's own
+    kWaitingForWorker,   // queued in the selector
+    kDialing,            // connecting to the worker, sending the upgrade, reading its answer
+    kForwardingRefusal,  // passing a worker's non-101 answer on to the client
+    kRelaying,           // both directions copy bytes
+    kClosing,            // one direction has ended; the other finishes or lingers
+    kFinished,           // sockets closed, lease released
+  };
+
+  Session(std::shared_ptr<RelayShared> shared, IoThread* home, asio::ip::tcp::socket socket);
+  ~Session();
+
+  // `peer`: the client's address as accept() reported it.
+  void Start(const asio::ip::tcp::endpoint& peer);
+  // From Relay::Stop, on the session's thread: a queued client gets its 503.
+  void CancelWaiting();
+  void ForceClose() { Finish(); }
+  asio::any_io_executor executor() { return client_.get_executor(); }
+
+  // Bounds of what the relay reads for a worker's handshake answer.
+  static constexpr size_t kMaxWorkerHeadBytes = 64 * 1024;  // up to the empty line
+  static constexpr size_t kMaxRefusalBytes = 256 * 1024;    // a refusal with its body
+  // Dials per client before upstream's 500 (each to another worker, within the deadline).
+  static constexpr int kMaxDialAttempts = 3;
+  // The relay's backstop after a client's deadline, for a selector that answers late.
+  static constexpr absl::Duration kSelectorGrace = absl::Milliseconds(50);
+
+ private:
+  // One direction of the relay. `buf` holds bytes [begin, end) not yet written to `to`.
+  struct Pipe {
+    asio::ip::tcp::socket* from;
+    asio::ip::tcp::socket* to;
+    bool to_worker;
+    Buffer buf;
+    size_t begin = 0;
+    size_t end = 0;
+    bool ended = false;  // the source has stopped sending
+  };
+
+  // session.cc: HTTP phase and selection.
+  void ReadRequest();
+  void OnRequest(const asio::error_code& ec, size_t n);
+  void HandleRequest(const RequestHead& request);
+  void Answer(const HttpAnswer& answer);
+  void CloseGracefully();
+  void Acquire();
+  void WatchWhileWaiting();
+  bool ReadEarlyBytes();
+  void OnLease(absl::StatusOr<Lease> result, bool queued);
+  void Finish();
+  template <typename F>
+  void ArmTimer(absl::Duration d, F on_expiry);
+
+  // session_worker.cc: the worker's handshake.
+  void Dial();
+  void ConnectTo(std::vector<asio::ip::tcp::endpoint> candidates);
+  void OnWorkerConnected(const asio::error_code& ec);
+  void FailDial(const std::string& why);
+  void OnWorkerResponse(const asio::error_code& ec, size_t n);
+  void StartRelaying(size_t head_len);
+  void ForwardWorkerRefusal(size_t head_len, BodyFraming framing);
+  void ReadRefusal(size_t head_len, BodyFraming framing);
+  void SendRefusal();
+
+  // byte_pipe.cc: the byte relay and the close.
+  void Pump(Pipe& p);
+  void Await(Pipe& p, asio::ip::tcp::socket& socket, asio::ip::tcp::socket::wait_type what);
+  void UpEnded();
+  void DownEnded();
+  void Linger();
+
+  std::shared_ptr<RelayShared> shared_;
+  IoThread* const home_;  // outlives the session's handlers
+  asio::ip::tcp::socket client_;
+  asio::ip::tcp::socket worker_;
+  asio::steady_timer timer_;
+  asio::steady_timer linger_;
+  State state_ = State::kReadingRequest;
+  std::string remote_;
+  std::string remote_ip_;
+  std::string in_;           // client bytes not yet consumed
+  std::string out_;          // the answer or request being written
+  std::string worker_head_;  // the worker's handshake answer
+  HeaderList forward_headers_;
+  WsEndpoint endpoint_;
+  Lease lease_;
+  uint64_t ticket_ = 0;
+  uint64_t acquire_attempt_ = 0;  // tags the selector's answers: only the current one counts
+  SelectRequest request_;         // what the client asked for, with its deadline
+  int dial_failures_ = 0;
+  bool dial_timed_out_ = false;   // why the current dial failed
+  Pipe up_{&client_, &worker_, /*to_worker=*/true, nullptr, 0, 0, false};
+  Pipe down_{&worker_, &client_, /*to_worker=*/false, nullptr, 0, 0, false};
+  FrameTracker down_frames_;
+  FrameTracker up_frames_;  // only to tell whether the client sent a close frame
+};
+
+// Runs `on_expiry` after `d` unless the timer is re-armed or cancelled first.
+template <typename F>
+void Session::ArmTimer(absl::Duration d, F on_expiry) {
+  timer_.expires_after(std::chrono::microseconds(absl::ToInt64Microseconds(d)));
+  timer_.async_wait([on_expiry](const asio::error_code& ec) {
+    if (!ec) on_expiry();
+  });
+}
+
+}  // namespace pwgrid::internal
+
+#endif  // PWGRID_LIB_RELAY_SESSION_H_

@@ -1,0 +1,39 @@
+// WebSocket framing for the relay (RFC 6455 section 5.2): following frame boundaries in a byte
+// stream without buffering it, and building the close frame the relay injects. Pure: no sockets.
+// C++17. Internal header.
+#ifndef PWGRID_LIB_RELAY_WS_FRAME_H_
+#define PWGRID_LIB_RELAY_WS_FRAME_H_
+
+#include "lib/common/internal.h"
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace pwgrid::internal {
+
+// Tracks WebSocket frame boundaries in one direction of a byte stream, reading only headers.
+class FrameTracker {
+ public:
+  void Consume(const unsigned char* data, size_t n);
+  // True when the stream is between frames (a frame can be injected here).
+  bool at_boundary() const { return remaining_ == 0 && header_len_ == 0; }
+  // True once a close frame (opcode 8) has started in this direction.
+  bool close_seen() const { return close_seen_; }
+  // Messages (final frames of data messages) seen so far.
+  long long messages() const { return messages_; }
+
+ private:
+  unsigned char header_[14] = {};
+  size_t header_len_ = 0;
+  unsigned long long remaining_ = 0;
+  bool close_seen_ = false;
+  long long messages_ = 0;
+};
+
+// An unmasked close frame (as a server sends it) with `code` and a short `reason`.
+std::string ServerCloseFrame(int code, std::string_view reason);
+
+}  // namespace pwgrid::internal
+
+#endif  // PWGRID_LIB_RELAY_WS_FRAME_H_
