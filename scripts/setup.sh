@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential pkg-config cmake meson ninja-build libasio-dev libwebsocketpp-dev
           libhiredis-dev libabsl-dev doctest-dev redis-server chromium nodejs npm python3
-          nginx-light)  # nginx: the reference of the benchmarks (bench/run.py, smoke test in CI)
+          nginx-light clang clang-format)  # nginx: the benchmarks' reference (bench/run.py, smoke
+          # test in CI); clang: -Wthread-safety and the format check (scripts/ci)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

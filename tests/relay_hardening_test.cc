@@ -98,29 +98,6 @@ constexpr char kUpgrade[] =
     "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
     "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
 
-// A plain TCP connection to 127.0.0.1:port (closed by the destructor unless Close() ran).
-class RawClient {
- public:
-  explicit RawClient(uint16_t port) : fd_(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-  }
-  ~RawClient() { Close(); }
-  void Send(const std::string& bytes) {
-    REQUIRE(send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
-  }
-  void Close() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
-
 TEST_CASE("a waiting client that sent bytes and then left gives its place up") {
   auto worker = FakeWorker::Start().value();
   Grid g(GridOptions{.c = 1, .select_timeout = absl::Seconds(10), .max_waiting = 1});

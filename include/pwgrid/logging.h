@@ -28,7 +28,8 @@ struct LogRecord {
 class Logger {
  public:
   virtual ~Logger() = default;
-  // Records below this level are not built at all (cheap filtering on hot paths).
+  // The library asks before it builds a record: for a level that is not enabled no message is
+  // formatted and Log() is not called (cheap filtering on hot paths).
   virtual bool Enabled(LogLevel level) const = 0;
   virtual void Log(const LogRecord& record) = 0;
 };

@@ -156,7 +156,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
     }
     PWGRID_ASSIGN_OR_RETURN(
         RedisValue r,
-        Eval(register_, {info.id, info.id.substr(prefix.size()), Str(ToString(info.browser)),
+        Eval(&RedisWorkerRegistry::register_, {info.id, info.id.substr(prefix.size()), Str(ToString(info.browser)),
                          info.endpoint, Str(ToString(info.status)),
                          absl::StrCat(info.started_at_ms), Ms(ttl), info.playwright_version}));
     (void)r;
@@ -166,13 +166,13 @@ class RedisWorkerRegistry : public WorkerRegistry {
 
   absl::Status Heartbeat(std::string_view id, absl::Duration ttl) override {
     if (ttl <= absl::ZeroDuration()) return absl::InvalidArgumentError("ttl must be positive");
-    PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(heartbeat_, {Str(id), Ms(ttl)}));
+    PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(&RedisWorkerRegistry::heartbeat_, {Str(id), Ms(ttl)}));
     if (ToInt(r) == 0) return NotFound(id);
     return absl::OkStatus();
   }
 
   absl::Status SetStatus(std::string_view id, WorkerStatus status) override {
-    PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(set_status_, {Str(id), Str(ToString(status))}));
+    PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(&RedisWorkerRegistry::set_status_, {Str(id), Str(ToString(status))}));
     if (ToInt(r) == 0) return NotFound(id);
     if (status == WorkerStatus::kAvailable) {
       Notify({RegistryEvent::Kind::kCapacityChanged, Str(id)});
@@ -183,13 +183,13 @@ class RedisWorkerRegistry : public WorkerRegistry {
   // Deletes the key and, unlike upstream's worker, the counter entries too: a gone worker must
   // not keep shrinking the selection margin until the reaper runs (upstream defect I1).
   absl::Status Deregister(std::string_view id) override {
-    PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(deregister_, {Str(id)}));
+    PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(&RedisWorkerRegistry::deregister_, {Str(id)}));
     (void)r;
     return absl::OkStatus();
   }
 
   absl::Status MarkUnreachable(std::string_view id) override {
-    PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(mark_unreachable_, {Str(id)}));
+    PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(&RedisWorkerRegistry::mark_unreachable_, {Str(id)}));
     (void)r;
     return absl::OkStatus();
   }
@@ -204,7 +204,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
     if (set.is_nil()) return false;
     absl::StatusOr<RedisValue> pub = Command({"PUBLISH", key, "shutdown"});
     if (!pub.ok() || pub->is_error()) {
-      internal::Log(options_.logger, LogLevel::kWarn,
+      PWGRID_LOG(options_.logger, LogLevel::kWarn,
                     absl::StrCat("Failed to publish shutdown command: ",
                                  pub.ok() ? pub->str : pub.status().ToString()),
                     {{"workerId", Str(id)}});
@@ -216,7 +216,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
   }
 
   absl::StatusOr<bool> TakeShutdownCommand(std::string_view id) override {
-    PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(take_command_, {Str(id)}));
+    PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(&RedisWorkerRegistry::take_command_, {Str(id)}));
     return ToInt(r) == 1;
   }
 
@@ -276,12 +276,12 @@ class RedisWorkerRegistry : public WorkerRegistry {
                                      absl::StrCat(request.limits.max_lifetime),
                                      Str(ToString(request.browser)), lease_id,
                                      Ms(options_.lease_ttl), "1"};
-    PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(select_, args));
+    PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(&RedisWorkerRegistry::select_, args));
     if (r.type == RedisValue::Type::kInteger && r.integer == -1) {
       // A writer that bypasses pwgrid's scripts (upstream's worker) added or removed workers.
       PWGRID_RETURN_IF_ERROR(Reindex());
       args.back() = "0";
-      PWGRID_ASSIGN_OR_RETURN(r, Eval(select_, args));
+      PWGRID_ASSIGN_OR_RETURN(r, Eval(&RedisWorkerRegistry::select_, args));
     }
     if (r.is_nil() || r.type != RedisValue::Type::kArray) return std::optional<Reservation>();
     if (r.elements.size() < 8) return absl::InternalError("selection script gave a short reply");
@@ -310,7 +310,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
       leases_.erase(reservation.lease_id);
     }
     PendingRelease release{reservation.worker.id, reservation.lease_id, rollback_lifetime};
-    absl::StatusOr<RedisValue> r = Eval(release_, ReleaseArgs(release));
+    absl::StatusOr<RedisValue> r = Eval(&RedisWorkerRegistry::release_, ReleaseArgs(release));
     if (absl::IsUnavailable(r.status())) {
       // Redis is away: the slot is given back as soon as it answers again, before anything
       // else. The release is taken (OK); only with the queue full must the caller try again.
@@ -380,13 +380,13 @@ class RedisWorkerRegistry : public WorkerRegistry {
       for (size_t i = 0; i < flat.size(); i += 2) pending.push_back(flat[i].str);
       if (pending.size() > kIndexBatch || cursor == "0") {
         if (cursor == "0") pending[0] = "1";
-        PWGRID_ASSIGN_OR_RETURN(RedisValue done, Eval(index_, pending));
+        PWGRID_ASSIGN_OR_RETURN(RedisValue done, Eval(&RedisWorkerRegistry::index_, pending));
         (void)done;
         pending.resize(1);
         ++batches;
       }
     } while (cursor != "0" && batches < kMaxIndexBatches);
-    internal::Log(options_.logger, LogLevel::kDebug, "Re-indexed the worker registry");
+    PWGRID_LOG(options_.logger, LogLevel::kDebug, "Re-indexed the worker registry");
     return absl::OkStatus();
   }
 
@@ -399,9 +399,12 @@ class RedisWorkerRegistry : public WorkerRegistry {
   // once with Unavailable, and the upkeep thread reconnects (Reconnect()), so that no caller waits
   // on a connect or on a Redis that accepts connections but does not answer (SIGSTOP). Every
   // round trip is bounded by command_timeout; a timed-out or broken connection is dropped.
-  absl::StatusOr<RedisValue> Eval(RedisScript& script, const std::vector<std::string>& args) {
+  // `script` names one of the scripts below, which conn_mu_ guards (a NOSCRIPT reload rewrites
+  // its SHA): it is read only under the lock.
+  absl::StatusOr<RedisValue> Eval(RedisScript RedisWorkerRegistry::*script,
+                                  const std::vector<std::string>& args) {
     absl::MutexLock lock(&conn_mu_);
-    return EvalLocked(script, args);
+    return EvalLocked(this->*script, args);
   }
 
   absl::StatusOr<RedisValue> EvalLocked(RedisScript& script, const std::vector<std::string>& args)
@@ -443,7 +446,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
   void NoteLocked(const absl::Status& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(conn_mu_) {
     if (s.ok() || conn_->connected()) return;
     last_error_ = std::string(s.message());
-    internal::Log(options_.logger, LogLevel::kError,
+    PWGRID_LOG(options_.logger, LogLevel::kError,
                   absl::StrCat("Lost the Redis connection: ", s.message()));
     absl::MutexLock lock(&state_mu_);
     reconnect_now_ = true;
@@ -478,7 +481,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
     }
     if (!s.ok()) {
       if (!down_) {
-        internal::Log(options_.logger, LogLevel::kError,
+        PWGRID_LOG(options_.logger, LogLevel::kError,
                       absl::StrCat("Redis unreachable, retrying with backoff: ", s.message()));
       }
       down_ = true;
@@ -486,7 +489,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
       backoff_ = std::min(backoff_ * 2, options_.reconnect_backoff_max);
       return;
     }
-    internal::Log(options_.logger, LogLevel::kInfo,
+    PWGRID_LOG(options_.logger, LogLevel::kInfo,
                   down_ ? "Reconnected to Redis" : "Connected to Redis",
                   {{"redis", internal::Describe(EndpointFrom(options_, false))}});
     down_ = false;
@@ -510,7 +513,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
       }
     }
     if (!pending.empty()) {
-      internal::Log(options_.logger, LogLevel::kInfo,
+      PWGRID_LOG(options_.logger, LogLevel::kInfo,
                     absl::StrCat("Released ", pending.size(),
                                  " session slot(s) that were given back while Redis was away"));
     }
@@ -560,9 +563,9 @@ class RedisWorkerRegistry : public WorkerRegistry {
         next_renew = now + renew_every;
       }
       if (now >= next_sweep) {
-        absl::StatusOr<RedisValue> r = Eval(sweep_, {"1000"});
+        absl::StatusOr<RedisValue> r = Eval(&RedisWorkerRegistry::sweep_, {"1000"});
         if (r.ok() && ToInt(*r) > 0) {
-          internal::Log(options_.logger, LogLevel::kInfo,
+          PWGRID_LOG(options_.logger, LogLevel::kInfo,
                         absl::StrCat("Freed ", ToInt(*r), " session slot(s) of expired leases"));
         }
         next_sweep = now + options_.lease_sweep_interval;
@@ -576,7 +579,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
             {"SET", kReindexLock, proxy_tag_, "NX", "PX", Ms(options_.reindex_interval)});
         if (lock.ok() && !lock->is_nil() && !lock->is_error()) {
           if (absl::Status s = Reindex(); !s.ok()) {
-            internal::Log(options_.logger, LogLevel::kWarn,
+            PWGRID_LOG(options_.logger, LogLevel::kWarn,
                           absl::StrCat("Could not re-index the worker registry: ", s.message()));
           }
         }
@@ -613,12 +616,12 @@ class RedisWorkerRegistry : public WorkerRegistry {
       }
       absl::StatusOr<RedisValue> r = EvalLocked(renew_, args);
       if (!r.ok()) {
-        internal::Log(options_.logger, LogLevel::kWarn,
+        PWGRID_LOG(options_.logger, LogLevel::kWarn,
                       absl::StrCat("Could not renew session leases: ", r.status().message()));
         return r.status();
       }
       if (ToInt(*r) > 0) {
-        internal::Log(options_.logger, LogLevel::kWarn,
+        PWGRID_LOG(options_.logger, LogLevel::kWarn,
                       absl::StrCat("Restored ", ToInt(*r), " session lease(s) Redis had lost"));
       }
     }
@@ -626,17 +629,17 @@ class RedisWorkerRegistry : public WorkerRegistry {
   }
 
   void Reap() {
-    internal::Log(options_.logger, LogLevel::kDebug, "Running reaper");
-    absl::StatusOr<RedisValue> r = Eval(reap_, {});
+    PWGRID_LOG(options_.logger, LogLevel::kDebug, "Running reaper");
+    absl::StatusOr<RedisValue> r = Eval(&RedisWorkerRegistry::reap_, {});
     if (!r.ok()) {
-      internal::Log(options_.logger, LogLevel::kError,
+      PWGRID_LOG(options_.logger, LogLevel::kError,
                     absl::StrCat("Reaper error: ", r.status().message()));
       return;
     }
     if (r->elements.empty()) return;
     std::vector<std::string> ids;
     for (const RedisValue& v : r->elements) ids.push_back(v.str);
-    internal::Log(options_.logger, LogLevel::kInfo,
+    PWGRID_LOG(options_.logger, LogLevel::kInfo,
                   absl::StrCat("Reaped ", ids.size(), " stale worker(s): [",
                                absl::StrJoin(ids, " "), "]"));
   }

@@ -190,7 +190,7 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
   void ReapLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (auto it = workers_.begin(); it != workers_.end();) {
       if (it->second.expires_at + options_.reap_after <= now) {
-        internal::Log(options_.logger, LogLevel::kInfo, "Reaped stale worker",
+        PWGRID_LOG(options_.logger, LogLevel::kInfo, "Reaped stale worker",
                       {{"workerId", it->first}});
         it = workers_.erase(it);
       } else {

@@ -75,7 +75,7 @@ void Session::UpEnded() {
   if (state_ == State::kFinished) return;
   up_.ended = true;
   if (!up_frames_.close_seen()) {
-    shared_->Log(LogLevel::kDebug,
+    PWGRID_LOG(shared_->options.logger, LogLevel::kDebug,
                  absl::StrCat("Client ", remote_, " closed the connection without a close frame"),
                  {{"workerId", lease_.worker().id}});
   }
@@ -105,7 +105,7 @@ void Session::DownEnded() {
     }
   };
   if (!up_.ended && !down_frames_.close_seen() && down_frames_.at_boundary()) {
-    shared_->Log(LogLevel::kWarn, "Browser server closed the connection without a close frame",
+    PWGRID_LOG(shared_->options.logger, LogLevel::kWarn, "Browser server closed the connection without a close frame",
                  {{"workerId", lease_.worker().id}});
     out_ = ServerCloseFrame(1011, "browser server closed the connection");
     asio::async_write(client_, asio::buffer(out_), [after](const asio::error_code&, size_t) { after(); });

@@ -75,10 +75,6 @@ struct RelayShared {
   absl::Mutex mu;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions ABSL_GUARDED_BY(mu);
 
-  void Log(LogLevel level, std::string message,
-           std::vector<std::pair<std::string, std::string>> fields = {}) {
-    internal::Log(options.logger, level, std::move(message), std::move(fields));
-  }
 };
 
 }  // namespace pwgrid::internal

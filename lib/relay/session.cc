@@ -194,7 +194,7 @@ void Session::OnLease(absl::StatusOr<Lease> result, bool queued) {
       Finish();  // the client left
       return;
     }
-    shared_->Log(failure->level, std::move(failure->log_message));
+    PWGRID_LOG(shared_->options.logger, failure->level, std::move(failure->log_message));
     Answer(failure->answer);
     return;
   }
@@ -223,7 +223,7 @@ void Session::Finish() {
   home_->GiveBuffer(std::move(down_.buf));
   if (established) {
     shared_->active.fetch_sub(1, std::memory_order_relaxed);
-    shared_->Log(LogLevel::kDebug, absl::StrCat("Proxy connection closed (", remote_, " <-> ",
+    PWGRID_LOG(shared_->options.logger, LogLevel::kDebug, absl::StrCat("Proxy connection closed (", remote_, " <-> ",
                                                 lease_.worker().endpoint, ")"));
   }
   lease_.Release();

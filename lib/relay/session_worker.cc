@@ -104,14 +104,14 @@ void Session::FailDial(const std::string& why) {
   dial_timed_out_ = false;
   if (++dial_failures_ < kMaxDialAttempts && shared_->options.clock->Now() < request_.deadline &&
       !shared_->stopping.load()) {
-    shared_->Log(LogLevel::kWarn,
+    PWGRID_LOG(shared_->options.logger, LogLevel::kWarn,
                  absl::StrCat("Failed to connect to browser server for ", remote_, ": ", why,
                               "; trying another worker"),
                  {{"workerId", worker_id}});
     Acquire();
     return;
   }
-  shared_->Log(LogLevel::kError,
+  PWGRID_LOG(shared_->options.logger, LogLevel::kError,
                absl::StrCat("Connection from ", remote_,
                             " rejected. Failed to connect to browser server: ", why),
                {{"workerId", worker_id}});
@@ -127,7 +127,7 @@ void Session::OnWorkerResponse(const asio::error_code& ec, size_t n) {
   timer_.cancel();
   const WorkerAnswer answer = ParseWorkerAnswer(std::string_view(worker_head_).substr(0, n));
   if (answer.status != 101) {
-    shared_->Log(LogLevel::kError,
+    PWGRID_LOG(shared_->options.logger, LogLevel::kError,
                  absl::StrCat("Connection from ", remote_,
                               " rejected. Browser server answered the handshake with ", answer.status),
                  {{"workerId", lease_.worker().id}});
@@ -146,9 +146,9 @@ void Session::StartRelaying(size_t head_len) {
   state_ = State::kRelaying;
   shared_->active.fetch_add(1, std::memory_order_relaxed);
   shared_->total.fetch_add(1, std::memory_order_relaxed);
-  shared_->Log(LogLevel::kInfo, absl::StrCat("New connection from ", remote_),
+  PWGRID_LOG(shared_->options.logger, LogLevel::kInfo, absl::StrCat("New connection from ", remote_),
                {{"workerId", lease_.worker().id}});
-  shared_->Log(LogLevel::kDebug, absl::StrCat("Proxy connection established (", remote_, " <-> ",
+  PWGRID_LOG(shared_->options.logger, LogLevel::kDebug, absl::StrCat("Proxy connection established (", remote_, " <-> ",
                                               lease_.worker().endpoint, ")"));
   // Bytes after the head are the worker's first frames.
   down_frames_.Consume(reinterpret_cast<const unsigned char*>(worker_head_.data()) + head_len,

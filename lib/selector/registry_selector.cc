@@ -167,11 +167,11 @@ class RegistrySelector : public Selector, public Lease::Owner {
     RunOrPost([this, reservation] {
       absl::StatusOr<bool> sent = registry_->RequestShutdown(reservation.worker.id);
       if (!sent.ok()) {
-        internal::Log(options_.logger, LogLevel::kError,
+        PWGRID_LOG(options_.logger, LogLevel::kError,
                       absl::StrCat("Failed to set shutdown command: ", sent.status().ToString()),
                       {{"workerId", reservation.worker.id}});
       } else if (*sent) {
-        internal::Log(options_.logger, LogLevel::kInfo,
+        PWGRID_LOG(options_.logger, LogLevel::kInfo,
                       absl::StrCat("Worker has reached session limit (", reservation.lifetime, "/",
                                    options_.limits.max_lifetime, "). Shutdown command sent."),
                       {{"workerId", reservation.worker.id}});
@@ -185,11 +185,11 @@ class RegistrySelector : public Selector, public Lease::Owner {
     RunOrPost([this, reservation] {
       absl::Status s = registry_->MarkUnreachable(reservation.worker.id);
       if (s.ok()) {
-        internal::Log(options_.logger, LogLevel::kWarn,
+        PWGRID_LOG(options_.logger, LogLevel::kWarn,
                       "Browser server unreachable: not selected until its next heartbeat",
                       {{"workerId", reservation.worker.id}});
       } else if (!absl::IsUnimplemented(s)) {
-        internal::Log(options_.logger, LogLevel::kError,
+        PWGRID_LOG(options_.logger, LogLevel::kError,
                       absl::StrCat("Failed to mark a worker unreachable: ", s.ToString()),
                       {{"workerId", reservation.worker.id}});
       }
@@ -218,7 +218,7 @@ class RegistrySelector : public Selector, public Lease::Owner {
   void ReleaseOrRetry(FailedRelease r) {
     absl::Status s = registry_->Release(r.reservation, r.rollback_lifetime);
     if (s.ok()) return;
-    internal::Log(options_.logger, LogLevel::kError,
+    PWGRID_LOG(options_.logger, LogLevel::kError,
                   absl::StrCat("Failed to release session slot (retrying): ", s.ToString()),
                   {{"workerId", r.reservation.worker.id}});
     absl::MutexLock lock(&mu_);

@@ -109,7 +109,7 @@ class LocalWorkerPool::Impl {
       if (b.ok()) {
         spares_.push_back(std::move(*b));
       } else {
-        internal::Log(options_.agent.logger, LogLevel::kError,
+        PWGRID_LOG(options_.agent.logger, LogLevel::kError,
                       absl::StrCat("Failed to launch a spare browser: ", b.status().ToString()));
         mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Seconds(1));
       }

@@ -112,7 +112,7 @@ bool Subprocess::WaitLocked(absl::Duration timeout) {
     if (left <= absl::ZeroDuration()) return false;
     if (pidfd_ >= 0) {
       pollfd p{pidfd_, POLLIN, 0};
-      const int ms = static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(left) + 1, 1000));
+      const int ms = static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(left), 999) + 1);
       (void)::poll(&p, 1, ms);  // readable once the child has exited
     } else {
       absl::SleepFor(std::min(left, kReapPollInterval));

@@ -148,7 +148,7 @@ class WorkerAgent::Impl {
       return s;
     }
     w->next_heartbeat = options_.clock->Now() + options_.heartbeat_interval;
-    internal::Log(options_.logger, LogLevel::kInfo, "Browser worker is ready to work",
+    PWGRID_LOG(options_.logger, LogLevel::kInfo, "Browser worker is ready to work",
                   {{"workerId", w->info.id}, {"endpoint", w->info.endpoint}});
     return w;
   }
@@ -159,12 +159,12 @@ class WorkerAgent::Impl {
     w.next_heartbeat = now + options_.heartbeat_interval;
     absl::Status s = options_.registry->Heartbeat(w.info.id, options_.key_ttl);
     if (absl::IsNotFound(s)) {
-      internal::Log(options_.logger, LogLevel::kWarn, "Worker key expired. Re-registering...",
+      PWGRID_LOG(options_.logger, LogLevel::kWarn, "Worker key expired. Re-registering...",
                     {{"workerId", w.info.id}});
       s = options_.registry->Register(w.info, options_.key_ttl);
     }
     if (!s.ok()) {
-      internal::Log(options_.logger, LogLevel::kWarn, absl::StrCat("Heartbeat failed: ", s.ToString()),
+      PWGRID_LOG(options_.logger, LogLevel::kWarn, absl::StrCat("Heartbeat failed: ", s.ToString()),
                     {{"workerId", w.info.id}});
     }
   }
@@ -175,7 +175,7 @@ class WorkerAgent::Impl {
   void Retire(Worker& w, RetireReason reason) {
     (void)options_.registry->SetStatus(w.info.id, WorkerStatus::kShuttingDown);
     (void)w.browser->Stop();
-    internal::Log(options_.logger, LogLevel::kInfo, "Worker stopped",
+    PWGRID_LOG(options_.logger, LogLevel::kInfo, "Worker stopped",
                   {{"workerId", w.info.id}, {"reason", std::string(ToString(reason))}});
     if (options_.replacement == Replacement::kAfterStop && reason != RetireReason::kAgentStop) {
       pending_deregister_.push_back(w.info.id);
@@ -187,7 +187,7 @@ class WorkerAgent::Impl {
   void Deregister(const std::string& id) {
     absl::Status s = options_.registry->Deregister(id);
     if (!s.ok()) {
-      internal::Log(options_.logger, LogLevel::kWarn, absl::StrCat("Deregister failed: ", s.ToString()),
+      PWGRID_LOG(options_.logger, LogLevel::kWarn, absl::StrCat("Deregister failed: ", s.ToString()),
                     {{"workerId", id}});
     }
   }
@@ -236,7 +236,7 @@ class WorkerAgent::Impl {
         }
       }
       if (retiring) {
-        internal::Log(options_.logger, LogLevel::kInfo,
+        PWGRID_LOG(options_.logger, LogLevel::kInfo,
                       absl::StrCat("Recycling worker: ", exited ? "browser_exited" : "shutdown_command"),
                       {{"workerId", retiring->info.id}});
         if (exited) {
@@ -282,7 +282,7 @@ class WorkerAgent::Impl {
           absl::MutexLock lock(&mu_);
           current_ = std::move(*fresh);
         } else {
-          internal::Log(options_.logger, LogLevel::kError,
+          PWGRID_LOG(options_.logger, LogLevel::kError,
                         absl::StrCat("Failed to start a browser worker: ", fresh.status().ToString()));
           next_launch_attempt = options_.clock->Now() + options_.restart_backoff;
         }
@@ -303,7 +303,7 @@ class WorkerAgent::Impl {
       HeartbeatIfDue(*w, now);
       const int64_t active = ActiveSessions(w->info.id);
       if (active != w->last_active && active > 0) {
-        internal::Log(options_.logger, LogLevel::kInfo,
+        PWGRID_LOG(options_.logger, LogLevel::kInfo,
                       absl::StrCat("Draining... ", active, " active connections remaining."),
                       {{"workerId", w->info.id}});
       }
