@@ -31,13 +31,17 @@ int Fail(const std::string& what) { return pwgrid::bench::Fail("relay_host", wha
 int main(int argc, char** argv) {
   std::optional<std::map<std::string, std::string>> parsed =
       pwgrid::bench::ParseArgs("relay_host", argc, argv,
-                               {{"workers", ""}, {"registry", "memory"}, {"redis_port", "6379"},
-                                {"io_threads", "2"}, {"buffer_bytes", "65536"}});
+                               {{"workers", ""},
+                                {"registry", "memory"},
+                                {"redis_port", "6379"},
+                                {"io_threads", "2"},
+                                {"buffer_bytes", "65536"}});
   if (!parsed) return 1;
   std::map<std::string, std::string>& args = *parsed;
   int redis_port = 0, io_threads = 0;
   size_t buffer_bytes = 0;
-  if (!absl::SimpleAtoi(args["redis_port"], &redis_port) || !absl::SimpleAtoi(args["io_threads"], &io_threads) ||
+  if (!absl::SimpleAtoi(args["redis_port"], &redis_port) ||
+      !absl::SimpleAtoi(args["io_threads"], &io_threads) ||
       !absl::SimpleAtoi(args["buffer_bytes"], &buffer_bytes)) {
     return Fail("redis_port, io_threads and buffer_bytes must be integers");
   }
@@ -58,14 +62,16 @@ int main(int argc, char** argv) {
     w.id = "chromium:" + pwgrid::NewUuid();
     w.endpoint = std::string(endpoint);
     w.started_at_ms = absl::ToUnixMillis(absl::Now());
-    if (absl::Status s = (*registry)->Register(w, absl::Hours(24)); !s.ok()) return Fail(s.ToString());
+    if (absl::Status s = (*registry)->Register(w, absl::Hours(24)); !s.ok())
+      return Fail(s.ToString());
     ++n;
   }
   if (n == 0) return Fail("workers= is required");
   pwgrid::SelectorOptions so;
   so.limits = {1'000'000'000, 1'000'000'000};
   so.max_waiting = 100'000;
-  absl::StatusOr<std::unique_ptr<pwgrid::Selector>> selector = pwgrid::NewRegistrySelector(registry->get(), so);
+  absl::StatusOr<std::unique_ptr<pwgrid::Selector>> selector =
+      pwgrid::NewRegistrySelector(registry->get(), so);
   if (!selector.ok()) return Fail(selector.status().ToString());
   pwgrid::RelayOptions ro;
   ro.listen_address = "127.0.0.1";

@@ -31,7 +31,8 @@ double RedisCpu(const pwgrid::testing::RedisServer& server) {
   for (absl::string_view line : absl::StrSplit(*info, absl::ByAnyChar("\r\n"), absl::SkipEmpty())) {
     std::vector<absl::string_view> kv = absl::StrSplit(line, ':');
     double v = 0;
-    if (kv.size() == 2 && (kv[0] == "used_cpu_sys" || kv[0] == "used_cpu_user") && absl::SimpleAtod(kv[1], &v)) {
+    if (kv.size() == 2 && (kv[0] == "used_cpu_sys" || kv[0] == "used_cpu_user") &&
+        absl::SimpleAtod(kv[1], &v)) {
       total += v;
     }
   }
@@ -43,14 +44,13 @@ int Fail(const std::string& what) { return pwgrid::bench::Fail("selection", what
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::optional<std::map<std::string, std::string>> parsed =
-      pwgrid::bench::ParseArgs("selection", argc, argv,
-                               {{"mode", "redis"}, {"workers", "1000"}, {"count", "2000"}});
+  std::optional<std::map<std::string, std::string>> parsed = pwgrid::bench::ParseArgs(
+      "selection", argc, argv, {{"mode", "redis"}, {"workers", "1000"}, {"count", "2000"}});
   if (!parsed) return 1;
   std::map<std::string, std::string>& args = *parsed;
   int workers = 0, count = 0;
-  if (!absl::SimpleAtoi(args["workers"], &workers) || workers < 1 || !absl::SimpleAtoi(args["count"], &count) ||
-      count < 1) {
+  if (!absl::SimpleAtoi(args["workers"], &workers) || workers < 1 ||
+      !absl::SimpleAtoi(args["count"], &count) || count < 1) {
     return Fail("workers and count must be positive integers");
   }
   const bool redis = args["mode"] == "redis";
@@ -58,7 +58,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<pwgrid::testing::RedisServer> server;
   absl::StatusOr<std::unique_ptr<pwgrid::WorkerRegistry>> registry;
   if (redis) {
-    absl::StatusOr<std::unique_ptr<pwgrid::testing::RedisServer>> s = pwgrid::testing::RedisServer::Start();
+    absl::StatusOr<std::unique_ptr<pwgrid::testing::RedisServer>> s =
+        pwgrid::testing::RedisServer::Start();
     if (!s.ok()) return Fail(s.status().ToString());
     server = std::move(*s);
     pwgrid::RedisRegistryOptions o;
@@ -76,11 +77,13 @@ int main(int argc, char** argv) {
     w.id = absl::StrCat("chromium:", pwgrid::NewUuid());
     w.endpoint = absl::StrCat("ws://127.0.0.1:", 10000 + i % 50000, "/playwright/x");
     w.started_at_ms = absl::ToUnixMillis(absl::Now());
-    if (absl::Status st = (*registry)->Register(w, absl::Hours(1)); !st.ok()) return Fail(st.ToString());
+    if (absl::Status st = (*registry)->Register(w, absl::Hours(1)); !st.ok())
+      return Fail(st.ToString());
   }
   // Spread some load (held for the whole run): 2 sessions per worker, at most 2,000 in all.
   for (int i = 0; i < std::min(2 * workers, 2000); ++i) {
-    absl::StatusOr<std::optional<pwgrid::Reservation>> r = (*registry)->Reserve({pwgrid::BrowserType::kChromium, limits});
+    absl::StatusOr<std::optional<pwgrid::Reservation>> r =
+        (*registry)->Reserve({pwgrid::BrowserType::kChromium, limits});
     if (!r.ok() || !r->has_value()) return Fail("could not pre-load the workers");
     held.push_back(**r);
   }
@@ -90,7 +93,8 @@ int main(int argc, char** argv) {
   const double cpu0 = redis ? RedisCpu(*server) : 0;
   for (int i = 0; i < count; ++i) {
     const Clock::time_point t0 = Clock::now();
-    absl::StatusOr<std::optional<pwgrid::Reservation>> r = (*registry)->Reserve({pwgrid::BrowserType::kChromium, limits});
+    absl::StatusOr<std::optional<pwgrid::Reservation>> r =
+        (*registry)->Reserve({pwgrid::BrowserType::kChromium, limits});
     if (!r.ok() || !r->has_value()) return Fail("no worker selected");
     if (absl::Status st = (*registry)->Release(**r, false); !st.ok()) return Fail(st.ToString());
     us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
@@ -99,8 +103,10 @@ int main(int argc, char** argv) {
   for (const pwgrid::Reservation& r : held) (void)(*registry)->Release(r, false);
   std::sort(us.begin(), us.end());
   auto q = [&](double p) { return us[static_cast<size_t>(p * (us.size() - 1))]; };
-  std::printf("selection mode=%s workers=%d n=%d p50_us=%.1f p99_us=%.1f max_us=%.1f redis_cpu_us_per_selection=%.1f\n",
-              args["mode"].c_str(), workers, count, q(0.5), q(0.99), us.back(),
-              redis ? (cpu1 - cpu0) * 1e6 / count : 0.0);
+  std::printf(
+      "selection mode=%s workers=%d n=%d p50_us=%.1f p99_us=%.1f max_us=%.1f "
+      "redis_cpu_us_per_selection=%.1f\n",
+      args["mode"].c_str(), workers, count, q(0.5), q(0.99), us.back(),
+      redis ? (cpu1 - cpu0) * 1e6 / count : 0.0);
   return 0;
 }

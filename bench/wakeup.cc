@@ -51,8 +51,12 @@ int Fail(const std::string& what) { return pwgrid::bench::Fail("wakeup", what); 
 int main(int argc, char** argv) {
   std::optional<std::map<std::string, std::string>> parsed =
       pwgrid::bench::ParseArgs("wakeup", argc, argv,
-                               {{"mode", "redis"}, {"proxies", "2"}, {"slots", "1"},
-                                {"waiters", "1"}, {"rounds", "200"}, {"holder", "0"}});
+                               {{"mode", "redis"},
+                                {"proxies", "2"},
+                                {"slots", "1"},
+                                {"waiters", "1"},
+                                {"rounds", "200"},
+                                {"holder", "0"}});
   if (!parsed) return 1;
   std::map<std::string, std::string>& args = *parsed;
   int proxies = 0, slots = 0, waiters = 0, rounds = 0, holder = 0;
@@ -69,7 +73,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<pwgrid::testing::RedisServer> server;
   std::vector<std::unique_ptr<pwgrid::WorkerRegistry>> registries;
   if (redis) {
-    absl::StatusOr<std::unique_ptr<pwgrid::testing::RedisServer>> s = pwgrid::testing::RedisServer::Start();
+    absl::StatusOr<std::unique_ptr<pwgrid::testing::RedisServer>> s =
+        pwgrid::testing::RedisServer::Start();
     if (!s.ok()) return Fail(s.status().ToString());
     server = std::move(*s);
     for (int i = 0; i < proxies; ++i) {
@@ -80,7 +85,8 @@ int main(int argc, char** argv) {
       registries.push_back(std::move(*r));
     }
   } else {
-    absl::StatusOr<std::unique_ptr<pwgrid::WorkerRegistry>> r = pwgrid::NewInMemoryWorkerRegistry({});
+    absl::StatusOr<std::unique_ptr<pwgrid::WorkerRegistry>> r =
+        pwgrid::NewInMemoryWorkerRegistry({});
     if (!r.ok()) return Fail(r.status().ToString());
     registries.push_back(std::move(*r));
   }
@@ -124,7 +130,8 @@ int main(int argc, char** argv) {
     } target{&shared, n};
     absl::MutexLock lock(&shared.mu);
     bool reached = shared.mu.AwaitWithTimeout(
-        absl::Condition(+[](Target* t) { return t->shared->served + t->shared->failed >= t->n; }, &target),
+        absl::Condition(
+            +[](Target* t) { return t->shared->served + t->shared->failed >= t->n; }, &target),
         absl::Seconds(10));
     return reached && shared.failed == 0;
   };
@@ -135,7 +142,8 @@ int main(int argc, char** argv) {
   for (int round = 0; round < rounds; ++round) {
     // Fill the worker from the holder proxy.
     for (int i = 0; i < slots; ++i) {
-      selectors[holder]->Acquire({pwgrid::BrowserType::kChromium, absl::Now() + absl::Seconds(10), ""}, on_lease);
+      selectors[holder]->Acquire(
+          {pwgrid::BrowserType::kChromium, absl::Now() + absl::Seconds(10), ""}, on_lease);
     }
     expected += slots;
     if (!await_served(expected)) return Fail("could not fill the worker");
@@ -162,7 +170,8 @@ int main(int argc, char** argv) {
       ++expected;
       if (!await_served(expected)) return Fail("a waiting client was not served within 10 s");
       absl::MutexLock lock(&shared.mu);
-      samples_us.push_back(std::chrono::duration<double, std::micro>(shared.last_served - t0).count());
+      samples_us.push_back(
+          std::chrono::duration<double, std::micro>(shared.last_served - t0).count());
     }
     std::deque<pwgrid::Lease> rest;
     {
@@ -174,8 +183,9 @@ int main(int argc, char** argv) {
   selectors.clear();
   std::sort(samples_us.begin(), samples_us.end());
   auto q = [&](double p) { return samples_us[static_cast<size_t>(p * (samples_us.size() - 1))]; };
-  std::printf("mode=%s proxies=%d slots=%d waiters=%d samples=%zu p50_us=%.0f p99_us=%.0f max_us=%.0f\n",
-              args["mode"].c_str(), proxies, slots, waiters, samples_us.size(), q(0.5), q(0.99),
-              samples_us.back());
+  std::printf(
+      "mode=%s proxies=%d slots=%d waiters=%d samples=%zu p50_us=%.0f p99_us=%.0f max_us=%.0f\n",
+      args["mode"].c_str(), proxies, slots, waiters, samples_us.size(), q(0.5), q(0.99),
+      samples_us.back());
   return 0;
 }

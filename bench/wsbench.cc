@@ -66,8 +66,8 @@ std::string Quantiles(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   auto q = [&](double p) { return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))]; };
   char buf[200];
-  std::snprintf(buf, sizeof buf, "n=%zu p50_us=%.1f p99_us=%.1f max_us=%.1f", v.size(), q(0.5), q(0.99),
-                v.back());
+  std::snprintf(buf, sizeof buf, "n=%zu p50_us=%.1f p99_us=%.1f max_us=%.1f", v.size(), q(0.5),
+                q(0.99), v.back());
   return buf;
 }
 
@@ -126,7 +126,8 @@ class SyncClient {
     size_t head = 2;
     if (len == 126) {
       Fill(4);
-      len = (static_cast<uint64_t>(static_cast<unsigned char>(in_[2])) << 8) | static_cast<unsigned char>(in_[3]);
+      len = (static_cast<uint64_t>(static_cast<unsigned char>(in_[2])) << 8) |
+            static_cast<unsigned char>(in_[3]);
       head = 4;
     } else if (len == 127) {
       Fill(10);
@@ -234,8 +235,8 @@ int Throughput(const Url& u, size_t size, int inflight, double seconds) {
   }
   c.Close();
   const double s = std::chrono::duration<double>(t1 - t0).count();
-  std::printf("throughput bytes=%llu seconds=%.3f mb_per_s=%.1f\n", static_cast<unsigned long long>(bytes), s,
-              static_cast<double>(bytes) / s / 1e6);
+  std::printf("throughput bytes=%llu seconds=%.3f mb_per_s=%.1f\n",
+              static_cast<unsigned long long>(bytes), s, static_cast<double>(bytes) / s / 1e6);
   return 0;
 }
 
@@ -265,17 +266,19 @@ class HeldConn : public std::enable_shared_from_this<HeldConn> {
       if (ec) return done(ec);
       self->socket_.set_option(tcp::no_delay(true));
       self->out_ = handshake;
-      asio::async_write(self->socket_, asio::buffer(self->out_), [self, done](const asio::error_code& e, size_t) mutable {
-        if (e) return done(e);
-        asio::async_read_until(self->socket_, asio::dynamic_buffer(self->in_), "\r\n\r\n",
-                               [self, done](const asio::error_code& e2, size_t n) mutable {
-                                 if (!e2 && self->in_.compare(0, 12, "HTTP/1.1 101") != 0) {
-                                   return done(asio::error::connection_refused);
-                                 }
-                                 if (!e2) self->in_.erase(0, n);
-                                 done(e2);
-                               });
-      });
+      asio::async_write(self->socket_, asio::buffer(self->out_),
+                        [self, done](const asio::error_code& e, size_t) mutable {
+                          if (e) return done(e);
+                          asio::async_read_until(
+                              self->socket_, asio::dynamic_buffer(self->in_), "\r\n\r\n",
+                              [self, done](const asio::error_code& e2, size_t n) mutable {
+                                if (!e2 && self->in_.compare(0, 12, "HTTP/1.1 101") != 0) {
+                                  return done(asio::error::connection_refused);
+                                }
+                                if (!e2) self->in_.erase(0, n);
+                                done(e2);
+                              });
+                        });
     });
   }
 
@@ -306,14 +309,15 @@ class HeldConn : public std::enable_shared_from_this<HeldConn> {
     asio::async_write(socket_, asio::buffer(out_), [self](const asio::error_code& ec, size_t) {
       if (ec) return;
       self->in_.resize(self->expect_);
-      asio::async_read(self->socket_, asio::buffer(self->in_), [self](const asio::error_code& e, size_t) {
-        if (e) return;
-        self->lat_->push_back(Micros(Clock::now() - self->sent_at_));
-        self->timer_.expires_at(self->sent_at_ + self->period_);
-        self->timer_.async_wait([self](const asio::error_code& e2) {
-          if (!e2) self->Tick();
-        });
-      });
+      asio::async_read(self->socket_, asio::buffer(self->in_),
+                       [self](const asio::error_code& e, size_t) {
+                         if (e) return;
+                         self->lat_->push_back(Micros(Clock::now() - self->sent_at_));
+                         self->timer_.expires_at(self->sent_at_ + self->period_);
+                         self->timer_.async_wait([self](const asio::error_code& e2) {
+                           if (!e2) self->Tick();
+                         });
+                       });
     });
   }
 
@@ -346,7 +350,8 @@ int Hold(const Url& u, int connections, double rate, double seconds) {
       c->Open(ep, handshake, [&](const asio::error_code& ec) {
         --pending;
         (ec ? failed : opened)++;
-        if (ec && failed == 1) std::fprintf(stderr, "wsbench: connect failed: %s\n", ec.message().c_str());
+        if (ec && failed == 1)
+          std::fprintf(stderr, "wsbench: connect failed: %s\n", ec.message().c_str());
         open_more();
       });
     }
@@ -361,11 +366,13 @@ int Hold(const Url& u, int connections, double rate, double seconds) {
   std::string line;
   std::getline(std::cin, line);
   if (rate > 0) {
-    const auto period = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / rate));
+    const auto period =
+        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / rate));
     const Clock::time_point until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                                        std::chrono::duration<double>(seconds));
     for (size_t i = 0; i < conns.size(); ++i) {
-      conns[i]->Run(period * static_cast<int64_t>(i) / static_cast<int64_t>(conns.size()), period, until);
+      conns[i]->Run(period * static_cast<int64_t>(i) / static_cast<int64_t>(conns.size()), period,
+                    until);
     }
     io.run();
     io.restart();
@@ -396,7 +403,8 @@ class EchoConn : public std::enable_shared_from_this<EchoConn> {
  private:
   void OnHandshake(size_t n) {
     std::string lower = head_.substr(0, n);
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     size_t k = lower.find("\r\nsec-websocket-key:");
     if (k == std::string::npos) return;
     size_t start = k + 20, end = lower.find("\r\n", start);
@@ -406,8 +414,10 @@ class EchoConn : public std::enable_shared_from_this<EchoConn> {
     unsigned char digest[20];
     const std::string magic = key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
     websocketpp::sha1::calc(magic.data(), magic.size(), digest);
-    out_ = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           "Sec-WebSocket-Accept: " + websocketpp::base64_encode(digest, 20) + "\r\n\r\n";
+    out_ =
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Accept: " +
+        websocketpp::base64_encode(digest, 20) + "\r\n\r\n";
     pending_.assign(head_.begin() + static_cast<std::ptrdiff_t>(n), head_.end());
     std::string().swap(head_);
     auto self = shared_from_this();
@@ -415,7 +425,8 @@ class EchoConn : public std::enable_shared_from_this<EchoConn> {
       if (ec) return;
       self->out_.clear();
       self->buf_.reset(new char[kEchoBuffer]);
-      self->Transform(reinterpret_cast<const unsigned char*>(self->pending_.data()), self->pending_.size());
+      self->Transform(reinterpret_cast<const unsigned char*>(self->pending_.data()),
+                      self->pending_.size());
       std::string().swap(self->pending_);
       self->Flush();
     });
@@ -429,7 +440,11 @@ class EchoConn : public std::enable_shared_from_this<EchoConn> {
       if (left_ == 0) {
         while (hlen_ < 2 && i < n) hdr_[hlen_++] = p[i++];
         if (hlen_ < 2) return;
-        size_t need = 2 + ((hdr_[1] & 0x7f) == 126 ? 2 : (hdr_[1] & 0x7f) == 127 ? 8 : 0) + ((hdr_[1] & 0x80) ? 4 : 0);
+        size_t need = 2 +
+                      ((hdr_[1] & 0x7f) == 126   ? 2
+                       : (hdr_[1] & 0x7f) == 127 ? 8
+                                                 : 0) +
+                      ((hdr_[1] & 0x80) ? 4 : 0);
         while (hlen_ < need && i < n) hdr_[hlen_++] = p[i++];
         if (hlen_ < need) return;
         uint64_t len = hdr_[1] & 0x7f;
@@ -458,7 +473,8 @@ class EchoConn : public std::enable_shared_from_this<EchoConn> {
       const size_t at = out_.size();
       out_.append(reinterpret_cast<const char*>(p + i), take);
       if (!zero_mask_) {
-        for (size_t j = 0; j < take; ++j) out_[at + j] = static_cast<char>(out_[at + j] ^ mask_[(offset_ + j) & 3]);
+        for (size_t j = 0; j < take; ++j)
+          out_[at + j] = static_cast<char>(out_[at + j] ^ mask_[(offset_ + j) & 3]);
       }
       offset_ += take;
       left_ -= take;
@@ -473,11 +489,12 @@ class EchoConn : public std::enable_shared_from_this<EchoConn> {
         asio::error_code ignored;
         socket_.shutdown(tcp::socket::shutdown_send, ignored);
       }
-      socket_.async_read_some(asio::buffer(buf_.get(), kEchoBuffer), [self](const asio::error_code& ec, size_t n) {
-        if (ec) return;
-        self->Transform(reinterpret_cast<const unsigned char*>(self->buf_.get()), n);
-        self->Flush();
-      });
+      socket_.async_read_some(
+          asio::buffer(buf_.get(), kEchoBuffer), [self](const asio::error_code& ec, size_t n) {
+            if (ec) return;
+            self->Transform(reinterpret_cast<const unsigned char*>(self->buf_.get()), n);
+            self->Flush();
+          });
       return;
     }
     writing_.swap(out_);
@@ -528,7 +545,8 @@ int Echo(const std::string& port_file, int threads) {
 int Usage() {
   std::fprintf(stderr,
                "usage: wsbench echo PORT_FILE [threads] | rtt URL COUNT SIZE | "
-               "throughput URL SIZE INFLIGHT SECONDS | connect URL COUNT | hold URL CONNECTIONS RATE SECONDS\n");
+               "throughput URL SIZE INFLIGHT SECONDS | connect URL COUNT | hold URL CONNECTIONS "
+               "RATE SECONDS\n");
   return 2;
 }
 
@@ -539,7 +557,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> a(argv + 1, argv + argc);
   try {
     if (a.size() >= 2 && a[0] == "echo") return Echo(a[1], a.size() > 2 ? std::stoi(a[2]) : 1);
-    if (a.size() == 4 && a[0] == "rtt") return Rtt(ParseUrl(a[1]), std::stoi(a[2]), std::stoul(a[3]));
+    if (a.size() == 4 && a[0] == "rtt")
+      return Rtt(ParseUrl(a[1]), std::stoi(a[2]), std::stoul(a[3]));
     if (a.size() == 5 && a[0] == "throughput") {
       return Throughput(ParseUrl(a[1]), std::stoul(a[2]), std::stoi(a[3]), std::stod(a[4]));
     }

@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
   relay_options.port = static_cast<uint16_t>(port);
   auto relay = pwgrid::Relay::Create(relay_options, selector->get());
   if (!relay.ok()) return std::fprintf(stderr, "%s\n", relay.status().ToString().c_str()), 1;
-  if (auto s = (*relay)->Start(); !s.ok()) return std::fprintf(stderr, "%s\n", s.ToString().c_str()), 1;
+  if (auto s = (*relay)->Start(); !s.ok())
+    return std::fprintf(stderr, "%s\n", s.ToString().c_str()), 1;
 
   std::cout << "direct " << worker.endpoint << "\n"
             << "grid ws://127.0.0.1:" << (*relay)->port() << "/?browser=chromium\n"

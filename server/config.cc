@@ -63,9 +63,10 @@ absl::Status ApplyServerHost(const std::string& v, ServerConfig& c) {
         rc != 0 ? gai_strerror(rc) : "no address", ")"));
   }
   char text[INET6_ADDRSTRLEN] = {};
-  const void* addr = found->ai_family == AF_INET6
-                         ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(found->ai_addr)->sin6_addr)
-                         : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr);
+  const void* addr =
+      found->ai_family == AF_INET6
+          ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(found->ai_addr)->sin6_addr)
+          : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr);
   inet_ntop(found->ai_family, addr, text, sizeof(text));
   freeaddrinfo(found);
   c.host = v;
@@ -76,19 +77,20 @@ absl::Status ApplyServerHost(const std::string& v, ServerConfig& c) {
 // An integer setting with an allowed range and upstream-style messages.
 Setting IntSetting(const char* env, const char* help, const char* def, int min, int max,
                    int ServerConfig::*field) {
-  return Setting{env, help, def, [env, min, max, field](const std::string& v, ServerConfig& c) {
-                   absl::StatusOr<int64_t> n = ParseInt(env, v);
-                   if (!n.ok()) return n.status();
-                   if (min == 1 && *n < 1) {
-                     return absl::InvalidArgumentError(absl::StrCat(env, " must be greater than zero"));
-                   }
-                   if (*n < min || *n > max) {
-                     return absl::InvalidArgumentError(
-                         absl::StrCat(env, " must be between ", min, " and ", max));
-                   }
-                   c.*field = static_cast<int>(*n);
-                   return absl::OkStatus();
-                 }};
+  return Setting{
+      env, help, def, [env, min, max, field](const std::string& v, ServerConfig& c) {
+        absl::StatusOr<int64_t> n = ParseInt(env, v);
+        if (!n.ok()) return n.status();
+        if (min == 1 && *n < 1) {
+          return absl::InvalidArgumentError(absl::StrCat(env, " must be greater than zero"));
+        }
+        if (*n < min || *n > max) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(env, " must be between ", min, " and ", max));
+        }
+        c.*field = static_cast<int>(*n);
+        return absl::OkStatus();
+      }};
 }
 
 Setting StringSetting(const char* env, const char* help, const char* def,
@@ -101,15 +103,16 @@ Setting StringSetting(const char* env, const char* help, const char* def,
 
 const std::vector<Setting>& Settings() {
   static const auto* settings = new std::vector<Setting>{
-      StringSetting("REDIS_HOST", "Redis host; unset: embedded mode with local workers, no Redis", "",
-                    &ServerConfig::redis_host),
+      StringSetting("REDIS_HOST", "Redis host; unset: embedded mode with local workers, no Redis",
+                    "", &ServerConfig::redis_host),
       IntSetting("REDIS_PORT", "Redis port", "", 1, 65535, &ServerConfig::redis_port),
       IntSetting("REAPER_RUN_INTERVAL",
                  "seconds between runs of the reaper of dead workers' counters (Redis mode)", "300",
                  1, 1 << 30, &ServerConfig::reaper_interval_s),
       IntSetting("SHUTDOWN_COMMAND_TTL", "seconds a recycle command stays in Redis", "60", 1,
                  1 << 30, &ServerConfig::shutdown_command_ttl_s),
-      StringSetting("REDIS_PASSWORD", "Redis AUTH password", "(none)", &ServerConfig::redis_password),
+      StringSetting("REDIS_PASSWORD", "Redis AUTH password", "(none)",
+                    &ServerConfig::redis_password),
       IntSetting("REDIS_DB", "Redis database index", "0", 0, 1 << 20, &ServerConfig::redis_db),
       IntSetting("LEASE_TTL",
                  "seconds after which a session of a vanished proxy frees its slot (Redis mode)",
@@ -123,9 +126,11 @@ const std::vector<Setting>& Settings() {
                 absl::StatusOr<int64_t> n = ParseInt("WORKER_SELECT_TIMEOUT", v);
                 if (!n.ok()) return n.status();
                 if (*n <= 0) {
-                  return absl::InvalidArgumentError("WORKER_SELECT_TIMEOUT must be greater than zero");
+                  return absl::InvalidArgumentError(
+                      "WORKER_SELECT_TIMEOUT must be greater than zero");
                 }
-                if (*n > 12) return absl::InvalidArgumentError("WORKER_SELECT_TIMEOUT must not exceed 12s");
+                if (*n > 12)
+                  return absl::InvalidArgumentError("WORKER_SELECT_TIMEOUT must not exceed 12s");
                 c.worker_select_timeout_s = static_cast<int>(*n);
                 return absl::OkStatus();
               }},
@@ -143,10 +148,10 @@ const std::vector<Setting>& Settings() {
       Setting{"LOG_LEVEL", "trace, debug, info, warn, error", "info",
               [](const std::string& v, ServerConfig& c) {
                 static const std::map<std::string, LogLevel> kLevels = {
-                    {"trace", LogLevel::kTrace}, {"debug", LogLevel::kDebug},
-                    {"info", LogLevel::kInfo},   {"warn", LogLevel::kWarn},
+                    {"trace", LogLevel::kTrace},  {"debug", LogLevel::kDebug},
+                    {"info", LogLevel::kInfo},    {"warn", LogLevel::kWarn},
                     {"warning", LogLevel::kWarn}, {"error", LogLevel::kError},
-                    {"fatal", LogLevel::kError}, {"panic", LogLevel::kError}};
+                    {"fatal", LogLevel::kError},  {"panic", LogLevel::kError}};
                 auto it = kLevels.find(absl::AsciiStrToLower(v));
                 if (it == kLevels.end()) {
                   return absl::InvalidArgumentError(
@@ -165,7 +170,8 @@ const std::vector<Setting>& Settings() {
               }},
       Setting{"SERVER_HOST", "listen address: an IP address or a host name", "0.0.0.0",
               ApplyServerHost},
-      IntSetting("SERVER_PORT", "listen port (0: any free port)", "8080", 0, 65535, &ServerConfig::port),
+      IntSetting("SERVER_PORT", "listen port (0: any free port)", "8080", 0, 65535,
+                 &ServerConfig::port),
       IntSetting("LOCAL_WORKERS", "local Chromium workers in embedded mode (1..64)", "2", 1, 64,
                  &ServerConfig::local_workers),
       IntSetting("SPARE_BROWSERS", "browsers kept launched for instant recycling (0..8)", "1", 0, 8,
@@ -176,11 +182,12 @@ const std::vector<Setting>& Settings() {
                     &ServerConfig::node_path),
       StringSetting("PWGRID_LAUNCHER", "browser launcher script", "(this build's)",
                     &ServerConfig::launcher_path),
-      IntSetting("DRAIN_TIMEOUT", "seconds a recycled worker may take to finish its sessions", "300",
-                 0, 86400, &ServerConfig::drain_timeout_s),
+      IntSetting("DRAIN_TIMEOUT", "seconds a recycled worker may take to finish its sessions",
+                 "300", 0, 86400, &ServerConfig::drain_timeout_s),
       IntSetting("SHUTDOWN_GRACE_PERIOD", "seconds open sessions get to finish on SIGTERM", "30", 0,
                  86400, &ServerConfig::shutdown_grace_s),
-      IntSetting("IO_THREADS", "relay I/O threads (1..256)", "2", 1, 256, &ServerConfig::io_threads),
+      IntSetting("IO_THREADS", "relay I/O threads (1..256)", "2", 1, 256,
+                 &ServerConfig::io_threads),
       IntSetting("MAX_WAITING_CLIENTS", "clients waiting for a worker before 429", "1000", 0,
                  1 << 24, &ServerConfig::max_waiting_clients),
       Setting{"BROWSER_LOG", "file that receives node's and Chromium's stderr", "(discarded)",
@@ -227,9 +234,11 @@ absl::StatusOr<ServerConfig> LoadConfig(const std::function<const char*(const ch
     for (const Setting& s : Settings()) {
       if (FlagName(s.env) == name) match = &s;
     }
-    if (match == nullptr) return absl::InvalidArgumentError(absl::StrCat("unknown flag ", name, " (see --help)"));
+    if (match == nullptr)
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag ", name, " (see --help)"));
     if (!value) {
-      if (i + 1 >= args.size()) return absl::InvalidArgumentError(absl::StrCat(name, " needs a value"));
+      if (i + 1 >= args.size())
+        return absl::InvalidArgumentError(absl::StrCat(name, " needs a value"));
       value = args[++i];
     }
     values[match->env] = *value;

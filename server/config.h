@@ -16,33 +16,33 @@ namespace pwgrid::server {
 
 struct ServerConfig {
   // Upstream (playwright-distributed v0.3 proxy).
-  std::string redis_host;          // REDIS_HOST; empty: embedded mode
-  int redis_port = 0;              // REDIS_PORT
-  int reaper_interval_s = 300;     // REAPER_RUN_INTERVAL
-  int shutdown_command_ttl_s = 60; // SHUTDOWN_COMMAND_TTL
-  int max_concurrent_sessions = 5; // MAX_CONCURRENT_SESSIONS
-  int max_lifetime_sessions = 50;  // MAX_LIFETIME_SESSIONS
-  int worker_select_timeout_s = 5; // WORKER_SELECT_TIMEOUT, 1..12
+  std::string redis_host;                                // REDIS_HOST; empty: embedded mode
+  int redis_port = 0;                                    // REDIS_PORT
+  int reaper_interval_s = 300;                           // REAPER_RUN_INTERVAL
+  int shutdown_command_ttl_s = 60;                       // SHUTDOWN_COMMAND_TTL
+  int max_concurrent_sessions = 5;                       // MAX_CONCURRENT_SESSIONS
+  int max_lifetime_sessions = 50;                        // MAX_LIFETIME_SESSIONS
+  int worker_select_timeout_s = 5;                       // WORKER_SELECT_TIMEOUT, 1..12
   BrowserType default_browser = BrowserType::kChromium;  // DEFAULT_BROWSER_TYPE
   LogLevel log_level = LogLevel::kInfo;                  // LOG_LEVEL
   bool log_json = false;                                 // LOG_FORMAT=json|text
   // pwgrid.
-  std::string redis_password;      // REDIS_PASSWORD
-  int redis_db = 0;                // REDIS_DB
-  int lease_ttl_s = 30;            // LEASE_TTL (Redis mode)
-  std::string host = "0.0.0.0";    // SERVER_HOST, an IP address or a host name
+  std::string redis_password;              // REDIS_PASSWORD
+  int redis_db = 0;                        // REDIS_DB
+  int lease_ttl_s = 30;                    // LEASE_TTL (Redis mode)
+  std::string host = "0.0.0.0";            // SERVER_HOST, an IP address or a host name
   std::string listen_address = "0.0.0.0";  // SERVER_HOST as an IP address (a name resolved)
-  int port = 8080;                 // SERVER_PORT, 0..65535 (0: any free port)
-  int local_workers = 2;           // LOCAL_WORKERS, 1..64 (embedded mode)
-  int spare_browsers = 1;          // SPARE_BROWSERS, 0..8 (embedded mode)
+  int port = 8080;                         // SERVER_PORT, 0..65535 (0: any free port)
+  int local_workers = 2;                   // LOCAL_WORKERS, 1..64 (embedded mode)
+  int spare_browsers = 1;                  // SPARE_BROWSERS, 0..8 (embedded mode)
   std::string chromium_path = "/usr/bin/chromium";  // CHROMIUM_PATH
-  std::string node_path = "node";  // PWGRID_NODE
-  std::string launcher_path;       // PWGRID_LAUNCHER; empty: the build's launcher
-  int drain_timeout_s = 300;       // DRAIN_TIMEOUT
-  int shutdown_grace_s = 30;       // SHUTDOWN_GRACE_PERIOD
-  int io_threads = 2;              // IO_THREADS, 1..256
-  int max_waiting_clients = 1000;  // MAX_WAITING_CLIENTS
-  std::string browser_log;         // BROWSER_LOG: file for node and Chromium stderr
+  std::string node_path = "node";                   // PWGRID_NODE
+  std::string launcher_path;                        // PWGRID_LAUNCHER; empty: the build's launcher
+  int drain_timeout_s = 300;                        // DRAIN_TIMEOUT
+  int shutdown_grace_s = 30;                        // SHUTDOWN_GRACE_PERIOD
+  int io_threads = 2;                               // IO_THREADS, 1..256
+  int max_waiting_clients = 1000;                   // MAX_WAITING_CLIENTS
+  std::string browser_log;  // BROWSER_LOG: file for node and Chromium stderr
 };
 
 // `env` looks a variable up (nullptr when unset); `args` are argv[1..].

@@ -21,8 +21,8 @@ namespace pwgrid::server {
 inline absl::Status CheckWritableFile(const char* variable, const std::string& path) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(variable, ": cannot open '", path,
-                                                   "' for writing: ", std::strerror(errno)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(variable, ": cannot open '", path, "' for writing: ", std::strerror(errno)));
   }
   ::close(fd);
   return absl::OkStatus();

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "pwgrid/log_format.h"
 #include "pwgrid/local_pool.h"
+#include "pwgrid/log_format.h"
 #include "pwgrid/redis_worker_registry.h"
 #include "pwgrid/relay.h"
 #include "pwgrid/selector.h"
@@ -77,7 +77,8 @@ int main(int argc, char** argv) {
     o.logger = &logger;
     registry = NewInMemoryWorkerRegistry(o);
   }
-  if (!registry.ok()) return Fail(absl::StrCat("error loading config: ", registry.status().message()));
+  if (!registry.ok())
+    return Fail(absl::StrCat("error loading config: ", registry.status().message()));
 
   SelectorOptions selector_options;
   selector_options.limits = {config.max_concurrent_sessions, config.max_lifetime_sessions};
@@ -116,7 +117,8 @@ int main(int argc, char** argv) {
     if (!created.ok()) return Fail(created.status().ToString());
     pool = std::move(*created);
     logger.Log({LogLevel::kInfo,
-                absl::StrCat("Starting ", config.local_workers, " local Chromium worker(s)"), {}});
+                absl::StrCat("Starting ", config.local_workers, " local Chromium worker(s)"),
+                {}});
     if (absl::Status s = pool->Start(); !s.ok()) {
       return Fail(absl::StrCat("cannot start local workers: ", s.ToString()));
     }
@@ -127,22 +129,24 @@ int main(int argc, char** argv) {
     return Fail(s.ToString());
   }
   logger.Log({LogLevel::kInfo,
-              absl::StrCat("Starting proxy server at ", config.host, ":", (*relay)->port()), {}});
-  // pwgrid: the one line that says clients can connect now (the workers are up, the port listens).
-  logger.Log({LogLevel::kInfo,
-              absl::StrCat("Grid ready: ws://", config.host, ":", (*relay)->port(), "/?browser=",
-                           std::string(ToString(config.default_browser)), " (",
-                           redis_mode ? absl::StrCat("Redis mode, registry at ", config.redis_host, ":",
-                                                     config.redis_port)
-                                      : absl::StrCat(config.local_workers, " local Chromium worker(s)"),
-                           ")"),
+              absl::StrCat("Starting proxy server at ", config.host, ":", (*relay)->port()),
               {}});
+  // pwgrid: the one line that says clients can connect now (the workers are up, the port listens).
+  logger.Log(
+      {LogLevel::kInfo,
+       absl::StrCat("Grid ready: ws://", config.host, ":", (*relay)->port(),
+                    "/?browser=", std::string(ToString(config.default_browser)), " (",
+                    redis_mode ? absl::StrCat("Redis mode, registry at ", config.redis_host, ":",
+                                              config.redis_port)
+                               : absl::StrCat(config.local_workers, " local Chromium worker(s)"),
+                    ")"),
+       {}});
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
   logger.Log({LogLevel::kInfo,
-              absl::StrCat("Received ", sig == SIGINT ? "SIGINT" : "SIGTERM",
-                           ", draining (grace ", config.shutdown_grace_s, "s)"),
+              absl::StrCat("Received ", sig == SIGINT ? "SIGINT" : "SIGTERM", ", draining (grace ",
+                           config.shutdown_grace_s, "s)"),
               {}});
   (*relay)->Stop(absl::Seconds(config.shutdown_grace_s));
   if (pool) pool->Stop();

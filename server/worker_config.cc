@@ -45,7 +45,8 @@ const std::vector<Var>& Vars() {
 
 // z.coerce.number().int().positive(): "5.5", "0", "" and "x" are all rejected.
 bool PositiveInt(const std::string& v, int* out) {
-  return absl::SimpleAtoi(v, out) && *out > 0 && v.find_first_not_of("0123456789+") == std::string::npos;
+  return absl::SimpleAtoi(v, out) && *out > 0 &&
+         v.find_first_not_of("0123456789+") == std::string::npos;
 }
 
 }  // namespace
@@ -59,8 +60,8 @@ absl::StatusOr<RedisUrl> ParseRedisUrl(const std::string& url) {
   if (tls) return absl::InvalidArgumentError("rediss:// (TLS) is not supported by pwgrid-worker");
   RedisUrl out;
   absl::string_view authority = rest.substr(0, rest.find('/'));
-  absl::string_view path = authority.size() < rest.size() ? rest.substr(authority.size() + 1)
-                                                          : absl::string_view();
+  absl::string_view path =
+      authority.size() < rest.size() ? rest.substr(authority.size() + 1) : absl::string_view();
   if (size_t at = authority.rfind('@'); at != absl::string_view::npos) {
     absl::string_view userinfo = authority.substr(0, at);
     authority = authority.substr(at + 1);
@@ -123,7 +124,8 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::function<const char*(co
     for (char& c : name) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
     bool known = false;
     for (const Var& v : Vars()) known = known || name == v.name;
-    if (!known) return absl::InvalidArgumentError(absl::StrCat("unknown flag ", a, " (see --help)"));
+    if (!known)
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag ", a, " (see --help)"));
     values[name] = std::string(flag.substr(eq - 1));
   }
 
@@ -192,7 +194,8 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::function<const char*(co
   }
   if (const std::string* v = get("BIND_HOST")) c.bind_host = *v;
   if (const std::string* v = get("RESTART_AFTER_RECYCLE")) {
-    if (*v != "true" && *v != "false") problem("RESTART_AFTER_RECYCLE", "must be 'true' or 'false'");
+    if (*v != "true" && *v != "false")
+      problem("RESTART_AFTER_RECYCLE", "must be 'true' or 'false'");
     c.restart_after_recycle = *v == "true";
   }
   if (const std::string* v = get("DRAIN_TIMEOUT")) {

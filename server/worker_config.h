@@ -22,25 +22,26 @@ struct RedisUrl {
 
 struct WorkerConfig {
   // Upstream.
-  RedisUrl redis;                   // REDIS_URL, required: redis://[[user]:password@]host[:port][/db]
-  int redis_key_ttl_s = 60;         // REDIS_KEY_TTL
-  int redis_retry_attempts = 5;     // REDIS_RETRY_ATTEMPTS: total connection attempts
-  int redis_retry_delay_s = 3;      // REDIS_RETRY_DELAY
+  RedisUrl redis;                // REDIS_URL, required: redis://[[user]:password@]host[:port][/db]
+  int redis_key_ttl_s = 60;      // REDIS_KEY_TTL
+  int redis_retry_attempts = 5;  // REDIS_RETRY_ATTEMPTS: total connection attempts
+  int redis_retry_delay_s = 3;   // REDIS_RETRY_DELAY
   BrowserType browser = BrowserType::kChromium;  // BROWSER_TYPE
-  int port = 0;                     // PORT, required
-  std::string private_hostname;     // PRIVATE_HOSTNAME
-  bool headless = true;             // HEADLESS
-  int heartbeat_interval_s = 5;     // HEARTBEAT_INTERVAL
-  LogLevel log_level = LogLevel::kInfo;  // LOG_LEVEL
-  bool log_json = true;             // LOG_FORMAT (upstream's worker defaults to json)
+  int port = 0;                                  // PORT, required
+  std::string private_hostname;                  // PRIVATE_HOSTNAME
+  bool headless = true;                          // HEADLESS
+  int heartbeat_interval_s = 5;                  // HEARTBEAT_INTERVAL
+  LogLevel log_level = LogLevel::kInfo;          // LOG_LEVEL
+  bool log_json = true;                          // LOG_FORMAT (upstream's worker defaults to json)
   // pwgrid.
   std::string bind_host = "0.0.0.0";  // BIND_HOST: where the browser server listens
-  bool restart_after_recycle = false; // RESTART_AFTER_RECYCLE: launch a fresh browser, keep running
-  int drain_timeout_s = 300;          // DRAIN_TIMEOUT
+  bool restart_after_recycle =
+      false;                  // RESTART_AFTER_RECYCLE: launch a fresh browser, keep running
+  int drain_timeout_s = 300;  // DRAIN_TIMEOUT
   std::string chromium_path = "/usr/bin/chromium";  // CHROMIUM_PATH
-  std::string node_path = "node";     // PWGRID_NODE
-  std::string launcher_path;          // PWGRID_LAUNCHER
-  std::string browser_log;            // BROWSER_LOG
+  std::string node_path = "node";                   // PWGRID_NODE
+  std::string launcher_path;                        // PWGRID_LAUNCHER
+  std::string browser_log;                          // BROWSER_LOG
 };
 
 // `env` looks a variable up (nullptr when unset). Returns InvalidArgument whose message lists

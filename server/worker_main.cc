@@ -19,8 +19,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "pwgrid/log_format.h"
 #include "pwgrid/browser_server.h"
+#include "pwgrid/log_format.h"
 #include "pwgrid/redis_worker_registry.h"
 #include "pwgrid/worker_agent.h"
 #include "server/worker_config.h"
@@ -31,7 +31,8 @@ using namespace pwgrid;
 
 int Exit(Logger& logger, WorkerAgent* agent, int code, const std::string& initiator) {
   if (agent != nullptr) agent->Stop();
-  logger.Log({LogLevel::kInfo, "Worker cleanup complete. Exiting process.",
+  logger.Log({LogLevel::kInfo,
+              "Worker cleanup complete. Exiting process.",
               {{"exitCode", absl::StrCat(code)}, {"initiator", initiator}}});
   return code;
 }
@@ -89,7 +90,8 @@ int main(int argc, char** argv) {
       logger.Log({LogLevel::kError, absl::StrCat("Failed to start worker: ", ping.message()), {}});
       return Exit(logger, nullptr, 1, "startup");
     }
-    logger.Log({LogLevel::kWarn, absl::StrCat("Redis not reachable, retrying: ", ping.message()), {}});
+    logger.Log(
+        {LogLevel::kWarn, absl::StrCat("Redis not reachable, retrying: ", ping.message()), {}});
     absl::SleepFor(absl::Seconds(config.redis_retry_delay_s));
   }
 
@@ -100,8 +102,8 @@ int main(int argc, char** argv) {
   agent_options.key_ttl = absl::Seconds(config.redis_key_ttl_s);
   agent_options.drain_timeout = absl::Seconds(config.drain_timeout_s);
   agent_options.advertised_host = config.private_hostname;
-  agent_options.replacement = config.restart_after_recycle ? Replacement::kAfterStop
-                                                           : Replacement::kNone;
+  agent_options.replacement =
+      config.restart_after_recycle ? Replacement::kAfterStop : Replacement::kNone;
   agent_options.logger = &logger;
   BrowserServerOptions browser;
   browser.browser = config.browser;
@@ -143,16 +145,19 @@ int main(int argc, char** argv) {
       next_redis_check = absl::Now() + absl::Seconds(config.redis_retry_delay_s);
       absl::Status ping = (*registry)->Ping();
       if (ping.ok()) {
-        if (redis_failures > 0) logger.Log({LogLevel::kInfo, "Redis state restored after reconnect", {}});
+        if (redis_failures > 0)
+          logger.Log({LogLevel::kInfo, "Redis state restored after reconnect", {}});
         redis_failures = 0;
       } else if (++redis_failures >= config.redis_retry_attempts) {
         logger.Log({LogLevel::kError,
-                    absl::StrCat("Redis reconnect attempts exhausted: ", ping.message()), {}});
+                    absl::StrCat("Redis reconnect attempts exhausted: ", ping.message()),
+                    {}});
         return Exit(logger, agent->get(), 1, "redis_main_reconnect_exhausted");
       } else {
-        logger.Log({LogLevel::kWarn, absl::StrCat("Redis unreachable (attempt ", redis_failures,
-                                                  " of ", config.redis_retry_attempts,
-                                                  "): ", ping.message()), {}});
+        logger.Log({LogLevel::kWarn,
+                    absl::StrCat("Redis unreachable (attempt ", redis_failures, " of ",
+                                 config.redis_retry_attempts, "): ", ping.message()),
+                    {}});
       }
     }
   }

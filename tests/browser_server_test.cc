@@ -65,7 +65,8 @@ TEST_CASE("no endpoint within start_timeout is DeadlineExceeded, and the launche
 
 TEST_CASE("a launcher's error line is Internal with its message") {
   Scratch s;
-  auto server = LaunchBrowserServer(s.Launcher(R"(echo '{"error":"no such browser: opera"}'; exit 1)"));
+  auto server =
+      LaunchBrowserServer(s.Launcher(R"(echo '{"error":"no such browser: opera"}'; exit 1)"));
   CHECK(absl::IsInternal(server.status()));
   CHECK(server.status().message().find("no such browser: opera") != absl::string_view::npos);
 }
@@ -84,8 +85,8 @@ TEST_CASE("a launcher that dies says why, with its last stderr lines") {
 
 TEST_CASE("stderr still goes to log_path") {
   Scratch s;
-  BrowserServerOptions o = s.Launcher(std::string("echo started >&2\nbrowser=0\n") + kReport +
-                                      "\nexec sleep 30");
+  BrowserServerOptions o =
+      s.Launcher(std::string("echo started >&2\nbrowser=0\n") + kReport + "\nexec sleep 30");
   o.log_path = s.dir + "/browser.log";
   auto server = LaunchBrowserServer(o);
   PWGRID_REQUIRE_OK(server.status());
@@ -100,10 +101,11 @@ TEST_CASE("Stop escalates to SIGKILL and ends the browser's own process group") 
   // The "browser" is in a session (and process group) of its own, as Playwright starts Chromium;
   // the launcher ignores SIGTERM.
   auto server = LaunchBrowserServer(s.Launcher(
-      std::string("d=$(dirname \"$0\")\n"
-                  "setsid sh -c 'echo $$ > \"$1\"; exec sleep 60' sh \"$d/browser\" &\n"
-                  "n=0; while [ ! -s \"$d/browser\" ] && [ $n -lt 500 ]; do sleep 0.01; n=$((n+1)); done\n"
-                  "browser=$(cat \"$d/browser\")\ntrap '' TERM\n") +
+      std::string(
+          "d=$(dirname \"$0\")\n"
+          "setsid sh -c 'echo $$ > \"$1\"; exec sleep 60' sh \"$d/browser\" &\n"
+          "n=0; while [ ! -s \"$d/browser\" ] && [ $n -lt 500 ]; do sleep 0.01; n=$((n+1)); done\n"
+          "browser=$(cat \"$d/browser\")\ntrap '' TERM\n") +
       kReport + "\nwhile :; do sleep 1; done"));
   PWGRID_REQUIRE_OK(server.status());
   CHECK((*server)->ws_endpoint() == "ws://127.0.0.1:9/playwright/x");
@@ -120,7 +122,8 @@ TEST_CASE("Stop escalates to SIGKILL and ends the browser's own process group") 
 
 TEST_CASE("a browser server that crashed is detected") {
   Scratch s;
-  auto server = LaunchBrowserServer(s.Launcher(std::string("browser=0\n") + kReport + "\nexec sleep 60"));
+  auto server =
+      LaunchBrowserServer(s.Launcher(std::string("browser=0\n") + kReport + "\nexec sleep 60"));
   PWGRID_REQUIRE_OK(server.status());
   REQUIRE((*server)->Running());
   ::kill(s.Pid(), SIGKILL);

@@ -156,7 +156,7 @@ TEST_CASE("Release fails n times: the slot still comes back (the selector retrie
     CHECK(g.faulty.failures(Method::kRelease) == n);
     const std::vector<WorkerLoad> snapshot = g.inner->Snapshot().value();
     CHECK(snapshot[0].lifetime == 1);  // a committed session: not rolled back
-    CHECK(g.Session(1) == 0);  // and the worker serves the next client
+    CHECK(g.Session(1) == 0);          // and the worker serves the next client
     g.CheckNothingLeft();
   }
 }

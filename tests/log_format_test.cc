@@ -13,7 +13,8 @@ namespace {
 const absl::Time kTime = absl::FromUnixMillis(1764669600123);  // 2025-12-02T10:00:00.123Z
 
 LogRecord Record() {
-  return LogRecord{LogLevel::kWarn, "Connection from 1.2.3.4:5 \"x\" <y>",
+  return LogRecord{LogLevel::kWarn,
+                   "Connection from 1.2.3.4:5 \"x\" <y>",
                    {{"workerId", "chromium:3f2c"}, {"endpoint", "ws://h:1/p"}}};
 }
 

@@ -46,7 +46,8 @@ class RawClient {
   }
   ~RawClient() { Close(); }
   void Send(const std::string& bytes) {
-    REQUIRE(send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
+    REQUIRE(send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(bytes.size()));
   }
   // Sends all of `bytes` unless the peer stops taking them for `limit`; false then.
   bool TrySend(const std::string& bytes, absl::Duration limit) {
@@ -82,7 +83,8 @@ class RawClient {
       timeval tv{0, 50 * 1000};
       setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
       const ssize_t n = recv(fd_, buf, sizeof(buf), 0);
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return true;
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+        return true;
     }
     return false;
   }

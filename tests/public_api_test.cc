@@ -27,8 +27,8 @@ TEST_CASE("public API is usable from this language standard") {
   CHECK(!pwgrid::ParseBrowserType("Chromium").ok());  // case-sensitive, as upstream
   CHECK(pwgrid::NewUuid().size() == 36);
   CHECK(std::strcmp(pwgrid::VersionString(), PWGRID_VERSION_STRING) == 0);
-  CHECK(PWGRID_VERSION == PWGRID_VERSION_MAJOR * 10000 + PWGRID_VERSION_MINOR * 100 +
-                              PWGRID_VERSION_PATCH);
+  CHECK(PWGRID_VERSION ==
+        PWGRID_VERSION_MAJOR * 10000 + PWGRID_VERSION_MINOR * 100 + PWGRID_VERSION_PATCH);
   CHECK(pwgrid::RelayOptions{}.listen_address == "127.0.0.1");  // a library binds loopback
   CHECK(pwgrid::RelayOptions::ForTesting().Validate().ok());
   pwgrid::RelayOptions bad;

@@ -10,13 +10,13 @@
 
 #include <atomic>
 #include <memory>
-#include <thread>
-#include <vector>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
-#include "absl/time/clock.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "lib/redis/redis_connection.h"
 #include "lib/redis/redis_registry_hooks.h"
 #include "pwgrid/redis_worker_registry.h"
@@ -137,9 +137,9 @@ TEST_CASE("after Redis lost its data, live leases count again before anything el
   // The proxy notices and reconnects; only then does the worker register again (its next
   // heartbeat), as in a real outage where workers heartbeat every few seconds.
   REQUIRE(WaitUntil([&] { return proxy->Ping().ok(); }, absl::Seconds(10)));
-  REQUIRE(WaitUntil([&] {
-    return worker_side->Register(TestWorker("chromium:1"), absl::Seconds(60)).ok();
-  }, absl::Seconds(10)));
+  REQUIRE(WaitUntil(
+      [&] { return worker_side->Register(TestWorker("chromium:1"), absl::Seconds(60)).ok(); },
+      absl::Seconds(10)));
   // The worker is busy (C = 1) with the live session: nothing may be reserved on it.
   absl::StatusOr<std::optional<Reservation>> r =
       proxy->Reserve(ReserveRequest{BrowserType::kChromium, {1, 50}});
@@ -187,7 +187,8 @@ TEST_CASE("a hung Redis (SIGSTOP): waiting clients get Unavailable before their 
   for (size_t i = 0; i < 4; ++i) {
     INFO("client " << i << ": " << results.statuses[i] << " after "
                    << absl::FormatDuration(results.at[i] - start));
-    CHECK(absl::IsUnavailable(results.statuses[i]));  // "Worker registry unavailable", not a timeout
+    CHECK(
+        absl::IsUnavailable(results.statuses[i]));  // "Worker registry unavailable", not a timeout
     CHECK(results.at[i] < deadline);
   }
 }

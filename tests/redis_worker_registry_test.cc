@@ -45,14 +45,14 @@ struct RedisFixture {
 PWGRID_REGISTRY_CONFORMANCE(RedisFixture);
 
 // Writes `w` the way upstream's worker does: counters with HSETNX, then the six fields + EXPIRE.
-void RegisterLikeUpstream(const std::string& wid, const std::string& uuid, const std::string& browser,
-                          const std::string& endpoint, const std::string& status, int64_t active,
-                          int64_t lifetime, bool alive) {
+void RegisterLikeUpstream(const std::string& wid, const std::string& uuid,
+                          const std::string& browser, const std::string& endpoint,
+                          const std::string& status, int64_t active, int64_t lifetime, bool alive) {
   Call({"HSETNX", "cluster:active_connections", wid, std::to_string(active)});
   Call({"HSETNX", "cluster:lifetime_connections", wid, std::to_string(lifetime)});
   if (!alive) return;
-  Call({"HSET", "worker:" + wid, "id", uuid, "browserType", browser, "endpoint", endpoint,
-        "status", status, "startedAt", "1763800000000", "lastHeartbeat", "1763800000000"});
+  Call({"HSET", "worker:" + wid, "id", uuid, "browserType", browser, "endpoint", endpoint, "status",
+        status, "startedAt", "1763800000000", "lastHeartbeat", "1763800000000"});
   Call({"EXPIRE", "worker:" + wid, "60"});
 }
 
@@ -69,9 +69,8 @@ void RunParity(const std::vector<testvectors::SelectionVector>& vectors) {
     absl::StatusOr<std::optional<Reservation>> r =
         registry->Reserve(ReserveRequest{v.browser, {v.c, v.l}});
     REQUIRE(r.ok());
-    const std::string lua = r->has_value()
-                                ? (*r)->worker.id.substr((*r)->worker.id.find(':') + 1)
-                                : "none";
+    const std::string lua =
+        r->has_value() ? (*r)->worker.id.substr((*r)->worker.id.find(':') + 1) : "none";
     std::optional<size_t> cpp = ChooseWorker(v.workers, v.browser, {v.c, v.l});
     CHECK(lua == (cpp ? v.workers[*cpp].info.id : std::string("none")));
     CHECK(lua == v.expected);
@@ -122,7 +121,8 @@ TEST_CASE("the selection index stays exact through every script, without re-inde
       absl::StatusOr<std::optional<Reservation>> r =
           registry->Reserve(ReserveRequest{BrowserType::kChromium, limits});
       REQUIRE(r.ok());
-      CHECK((r->has_value() ? (*r)->worker.id : "none") == (want ? (*snap)[*want].info.id : "none"));
+      CHECK((r->has_value() ? (*r)->worker.id : "none") ==
+            (want ? (*snap)[*want].info.id : "none"));
       if (r->has_value()) {
         held.push_back(**r);
         ++reserved;
@@ -133,7 +133,8 @@ TEST_CASE("the selection index stays exact through every script, without re-inde
       held.erase(held.begin() + static_cast<long>(i));
     } else if (op == 8) {
       const std::string& id = ids[next(static_cast<uint32_t>(ids.size()))];
-      (void)registry->SetStatus(id, next(2) == 0 ? WorkerStatus::kDraining : WorkerStatus::kAvailable);
+      (void)registry->SetStatus(id,
+                                next(2) == 0 ? WorkerStatus::kDraining : WorkerStatus::kAvailable);
     } else {
       const std::string& id = ids[next(static_cast<uint32_t>(ids.size()))];
       if (next(2) == 0) {
@@ -177,8 +178,9 @@ TEST_CASE("registration writes upstream's keys, fields and formats") {
       f.registry->Register(testing::conformance::TestWorker("firefox:1"), absl::Seconds(5))));
 }
 
-TEST_CASE("a worker registered by hand like upstream's is reserved, and the recycle command is "
-          "upstream's") {
+TEST_CASE(
+    "a worker registered by hand like upstream's is reserved, and the recycle command is "
+    "upstream's") {
   RedisFixture f;
   RegisterLikeUpstream("chromium:u1", "u1", "chromium", "ws://127.0.0.1:7/playwright/u1",
                        "available", 0, 0, true);
@@ -198,7 +200,8 @@ TEST_CASE("a worker registered by hand like upstream's is reserved, and the recy
 
 TEST_CASE("a decrement never re-creates a reaped entry, and never goes below zero") {
   RedisFixture f;
-  PWGRID_REQUIRE_OK(f.registry->Register(testing::conformance::TestWorker("chromium:1"), absl::Seconds(9)));
+  PWGRID_REQUIRE_OK(
+      f.registry->Register(testing::conformance::TestWorker("chromium:1"), absl::Seconds(9)));
   std::optional<Reservation> r = testing::conformance::Reserve(*f.registry);
   REQUIRE(r.has_value());
   Call({"HDEL", "cluster:active_connections", "chromium:1"});
@@ -214,7 +217,8 @@ TEST_CASE("a lease its proxy stops renewing frees the slot by itself") {
   o.lease_ttl = absl::Seconds(1);
   o.lease_sweep_interval = absl::Milliseconds(100);
   std::unique_ptr<WorkerRegistry> survivor = NewRegistry(o);
-  PWGRID_REQUIRE_OK(survivor->Register(testing::conformance::TestWorker("chromium:1"), absl::Seconds(30)));
+  PWGRID_REQUIRE_OK(
+      survivor->Register(testing::conformance::TestWorker("chromium:1"), absl::Seconds(30)));
   {
     std::unique_ptr<WorkerRegistry> doomed = NewRegistry(o);
     REQUIRE(testing::conformance::Reserve(*doomed).has_value());
@@ -233,7 +237,8 @@ TEST_CASE("leases Redis lost are restored and counted again") {
   RedisRegistryOptions o = Options();
   o.lease_ttl = absl::Seconds(3);  // renewed every second
   std::unique_ptr<WorkerRegistry> registry = NewRegistry(o);
-  PWGRID_REQUIRE_OK(registry->Register(testing::conformance::TestWorker("chromium:1"), absl::Seconds(30)));
+  PWGRID_REQUIRE_OK(
+      registry->Register(testing::conformance::TestWorker("chromium:1"), absl::Seconds(30)));
   std::optional<Reservation> r = testing::conformance::Reserve(*registry);
   REQUIRE(r.has_value());
   Call({"DEL", "pwgrid:leases"});
@@ -248,7 +253,8 @@ TEST_CASE("the reaper removes counters of workers whose key is gone, from both h
   RedisRegistryOptions o = Options();
   o.reaper_interval = absl::Milliseconds(200);
   std::unique_ptr<WorkerRegistry> registry = NewRegistry(o);
-  PWGRID_REQUIRE_OK(registry->Register(testing::conformance::TestWorker("chromium:live"), absl::Seconds(30)));
+  PWGRID_REQUIRE_OK(
+      registry->Register(testing::conformance::TestWorker("chromium:live"), absl::Seconds(30)));
   Call({"HSET", "cluster:lifetime_connections", "chromium:ghost", "7"});
   Call({"HSET", "cluster:active_connections", "chromium:ghost", "2"});
   Call({"HSET", "cluster:active_connections", "chromium:orphan", "-1"});  // upstream defect I2
@@ -276,7 +282,10 @@ TEST_CASE("capacity freed by one proxy wakes a client waiting at another") {
                 absl::MutexLock lock(&mu);
                 got_a = std::move(l);
               });
-  REQUIRE(WaitUntil([&] { absl::MutexLock lock(&mu); return got_a.has_value(); }));
+  REQUIRE(WaitUntil([&] {
+    absl::MutexLock lock(&mu);
+    return got_a.has_value();
+  }));
   REQUIRE(got_a->ok());
   sb->Acquire({BrowserType::kChromium, absl::Now() + absl::Seconds(20), ""},
               [&](absl::StatusOr<Lease> l) {
@@ -289,7 +298,10 @@ TEST_CASE("capacity freed by one proxy wakes a client waiting at another") {
     CHECK(!got_b.has_value());  // the only slot is taken
     (*got_a)->Release();
   }
-  REQUIRE(WaitUntil([&] { absl::MutexLock lock(&mu); return got_b.has_value(); }));
+  REQUIRE(WaitUntil([&] {
+    absl::MutexLock lock(&mu);
+    return got_b.has_value();
+  }));
   absl::MutexLock lock(&mu);
   REQUIRE(got_b->ok());
   CHECK((*got_b)->worker().id == "chromium:1");
@@ -302,11 +314,13 @@ TEST_CASE("a selector over Redis never reserves on the caller's thread") {
   Call({"FLUSHALL"});
   std::unique_ptr<WorkerRegistry> registry = NewRegistry();
   CHECK(!registry->NeverBlocks());
-  PWGRID_REQUIRE_OK(registry->Register(testing::conformance::TestWorker("chromium:1"), absl::Seconds(30)));
+  PWGRID_REQUIRE_OK(
+      registry->Register(testing::conformance::TestWorker("chromium:1"), absl::Seconds(30)));
   SelectorOptions so;
   so.limits = {5, 50};
   std::unique_ptr<Selector> selector = NewRegistrySelector(registry.get(), so).value();
-  CHECK(!selector->TryAcquire({BrowserType::kChromium, absl::Now() + absl::Seconds(5), ""}).has_value());
+  CHECK(!selector->TryAcquire({BrowserType::kChromium, absl::Now() + absl::Seconds(5), ""})
+             .has_value());
   CHECK(Call({"HGET", "cluster:active_connections", "chromium:1"}) == "0");
 }
 
@@ -321,7 +335,8 @@ TEST_CASE("an outage fails fast with Unavailable, and the registry recovers by i
   CHECK(absl::IsUnavailable(registry->Ping()));
   REQUIRE(Server().Resume().ok());
   CHECK(WaitUntil([&] { return registry->Ping().ok(); }, absl::Seconds(10)));
-  PWGRID_CHECK_OK(registry->Register(testing::conformance::TestWorker("chromium:1"), absl::Seconds(30)));
+  PWGRID_CHECK_OK(
+      registry->Register(testing::conformance::TestWorker("chromium:1"), absl::Seconds(30)));
   CHECK(testing::conformance::Reserve(*registry).has_value());
 }
 
@@ -373,10 +388,12 @@ TEST_CASE("restart after recycle keeps the retired worker registered through a s
     old_id = (*agent)->current_worker_id();
   }
   REQUIRE(registry->RequestShutdown(old_id).value());
-  REQUIRE(WaitUntil([&] {
-    const std::string id = (*agent)->current_worker_id();
-    return !id.empty() && id != old_id;
-  }, absl::Seconds(10)));
+  REQUIRE(WaitUntil(
+      [&] {
+        const std::string id = (*agent)->current_worker_id();
+        return !id.empty() && id != old_id;
+      },
+      absl::Seconds(10)));
   {
     absl::MutexLock lock(&mu);
     REQUIRE(during_launch.size() == 2);

@@ -104,7 +104,7 @@ TEST_CASE("a lease holds a slot until released, exactly once") {
 }
 
 TEST_CASE("TryAcquire reserves on the caller's thread, but never ahead of a waiting client") {
-  Fixture f;  // C = 1
+  Fixture f;                                            // C = 1
   CHECK(!f.selector->TryAcquire(f.Req()).has_value());  // no worker
   f.AddWorker("chromium:1");
   std::optional<Lease> lease = f.selector->TryAcquire(f.Req());
@@ -230,9 +230,13 @@ class SlowRegistry : public WorkerRegistry {
   absl::Status Heartbeat(std::string_view id, absl::Duration ttl) override {
     return inner_->Heartbeat(id, ttl);
   }
-  absl::Status SetStatus(std::string_view id, WorkerStatus s) override { return inner_->SetStatus(id, s); }
+  absl::Status SetStatus(std::string_view id, WorkerStatus s) override {
+    return inner_->SetStatus(id, s);
+  }
   absl::Status Deregister(std::string_view id) override { return inner_->Deregister(id); }
-  absl::StatusOr<bool> RequestShutdown(std::string_view id) override { return inner_->RequestShutdown(id); }
+  absl::StatusOr<bool> RequestShutdown(std::string_view id) override {
+    return inner_->RequestShutdown(id);
+  }
   absl::StatusOr<bool> TakeShutdownCommand(std::string_view id) override {
     return inner_->TakeShutdownCommand(id);
   }
@@ -241,7 +245,9 @@ class SlowRegistry : public WorkerRegistry {
     clock_->Advance(reserve_takes_);
     return inner_->Reserve(r);
   }
-  absl::Status Release(const Reservation& r, bool rollback) override { return inner_->Release(r, rollback); }
+  absl::Status Release(const Reservation& r, bool rollback) override {
+    return inner_->Release(r, rollback);
+  }
   int64_t Watch(RegistryListener l) override { return inner_->Watch(std::move(l)); }
   void Unwatch(int64_t id) override { inner_->Unwatch(id); }
 

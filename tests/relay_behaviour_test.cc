@@ -44,7 +44,8 @@ TEST_CASE("a full waiting queue answers 429 with Retry-After") {
   CHECK(r->body == "{\"error\":{\"code\":429,\"message\":\"Too many waiting clients\"}}\n");
 }
 
-TEST_CASE("headers over max_request_bytes: 431; headers never finished: closed at request_timeout") {
+TEST_CASE(
+    "headers over max_request_bytes: 431; headers never finished: closed at request_timeout") {
   auto registry = NewInMemoryWorkerRegistry({}).value();
   auto selector = NewRegistrySelector(registry.get(), {}).value();
   RelayOptions o = RelayOptions::ForTesting();
@@ -52,26 +53,30 @@ TEST_CASE("headers over max_request_bytes: 431; headers never finished: closed a
   o.request_timeout = absl::Milliseconds(300);
   auto relay = Relay::Create(o, selector.get()).value();
   PWGRID_REQUIRE_OK(relay->Start());
-  auto big = SendRawHttp(relay->port(), "GET / HTTP/1.1\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n");
+  auto big =
+      SendRawHttp(relay->port(), "GET / HTTP/1.1\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n");
   PWGRID_REQUIRE_OK(big.status());
   CHECK(big->status == 431);
   RawClient slow(relay->port());
-  slow.Send("GET / HTTP/1.1\r\nHost: x\r\n");  // and nothing more
+  slow.Send("GET / HTTP/1.1\r\nHost: x\r\n");              // and nothing more
   CHECK(slow.ReadUntilClosed(absl::Seconds(10)).empty());  // closed without an answer
   relay->Stop(absl::ZeroDuration());
 }
 
-TEST_CASE("handshake checks through the relay: 405 for POST, 400 for a bad key, no worker touched") {
+TEST_CASE(
+    "handshake checks through the relay: 405 for POST, 400 for a bad key, no worker touched") {
   auto worker = FakeWorker::Start().value();
   Grid g;
   g.Add("chromium:w1", worker->ws_endpoint());
-  auto post = SendRawHttp(g.relay->port(), std::string("POST / HTTP/1.1\r\n") + kHandshake + "\r\n");
+  auto post =
+      SendRawHttp(g.relay->port(), std::string("POST / HTTP/1.1\r\n") + kHandshake + "\r\n");
   PWGRID_REQUIRE_OK(post.status());
   CHECK(post->status == 405);
   CHECK(post->headers["sec-websocket-version"] == "13");
-  auto badkey = SendRawHttp(g.relay->port(),
-                            "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-                            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n\r\n");
+  auto badkey =
+      SendRawHttp(g.relay->port(),
+                  "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                  "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n\r\n");
   PWGRID_REQUIRE_OK(badkey.status());
   CHECK(badkey->status == 400);
   CHECK(badkey->body == "Bad Request\n");
@@ -79,7 +84,8 @@ TEST_CASE("handshake checks through the relay: 405 for POST, 400 for a bad key, 
   CHECK(g.Lifetime() == 0);
 }
 
-TEST_CASE("the worker gets the client's headers, without credentials, with its own X-Forwarded-For") {
+TEST_CASE(
+    "the worker gets the client's headers, without credentials, with its own X-Forwarded-For") {
   auto worker = FakeWorker::Start().value();
   Grid g;
   g.Add("chromium:w1", worker->ws_endpoint());
@@ -126,8 +132,9 @@ TEST_CASE("Stop() while clients wait: they get 503; during the drain new connect
   CHECK(answer.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0) == 0);
   CHECK(answer.find("No available servers") != std::string::npos);
   // Draining: the listening socket is closed, so a new connection is refused.
-  CHECK(Eventually([&] { return !testing::SendRawHttp(port, "GET /metrics HTTP/1.1\r\n\r\n",
-                                                      absl::Seconds(1)).ok(); }));
+  CHECK(Eventually([&] {
+    return !testing::SendRawHttp(port, "GET /metrics HTTP/1.1\r\n\r\n", absl::Seconds(1)).ok();
+  }));
   PWGRID_CHECK_OK(holder->Close(1000));  // the open session finishes within the grace
   stopper.join();
   CHECK(g.relay->stats().active_sessions == 0);
@@ -152,11 +159,13 @@ TEST_CASE("a slow reader: backpressure stops the relay reading, memory stays bou
     if (!client.TrySend(frame, absl::Seconds(2))) break;  // the relay stopped taking bytes
     sent += static_cast<int64_t>(frame.size());
   }
-  CHECK(Eventually([&] {
-    const int64_t before = g.relay->stats().bytes_to_clients;
-    absl::SleepFor(absl::Milliseconds(200));  // sampling: does the count still move?
-    return g.relay->stats().bytes_to_clients == before;
-  }, absl::Seconds(20)));
+  CHECK(Eventually(
+      [&] {
+        const int64_t before = g.relay->stats().bytes_to_clients;
+        absl::SleepFor(absl::Milliseconds(200));  // sampling: does the count still move?
+        return g.relay->stats().bytes_to_clients == before;
+      },
+      absl::Seconds(20)));
   // In flight towards the client: its socket buffers and one relay buffer, far below 64 MiB.
   CHECK(g.relay->stats().bytes_to_clients < int64_t{16} << 20);
   CHECK(sent > int64_t{16} << 20);

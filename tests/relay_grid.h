@@ -27,11 +27,11 @@ inline bool Eventually(const std::function<bool()>& f, absl::Duration limit = ab
 }
 
 struct GridOptions {
-  int64_t c = 5;                                  // MAX_CONCURRENT_SESSIONS
+  int64_t c = 5;  // MAX_CONCURRENT_SESSIONS
   absl::Duration select_timeout = absl::Seconds(2);
   int io_threads = 1;
   int64_t max_waiting = 1000;
-  Logger* logger = NullLogger();                  // relay and selector logs; must outlive the grid
+  Logger* logger = NullLogger();  // relay and selector logs; must outlive the grid
 };
 
 struct Grid {

@@ -124,7 +124,8 @@ TEST_CASE("a waiting client that sent bytes and then left gives its place up") {
   CHECK(g.Lifetime() == 2);
 }
 
-TEST_CASE("bare LF, CR or NUL in a header, or a bad header name: 400 before any worker is reserved") {
+TEST_CASE(
+    "bare LF, CR or NUL in a header, or a bad header name: 400 before any worker is reserved") {
   auto worker = FakeWorker::Start().value();
   Grid g;
   g.Add("chromium:w1", worker->ws_endpoint());
@@ -205,16 +206,21 @@ TEST_CASE("a worker's refusal reaches the client whole: until close, chunked, Co
     bool keep_open;
     std::string expected_body;
   };
-  const std::string chunked = "100\r\n" + body.substr(0, 256) + "\r\n2ce\r\n" + body.substr(256) +
-                              "\r\n0\r\n\r\n";
+  const std::string chunked =
+      "100\r\n" + body.substr(0, 256) + "\r\n2ce\r\n" + body.substr(256) + "\r\n0\r\n\r\n";
   const std::vector<Case> cases = {
       // Playwright's 428: no Content-Length, the body ends when the worker closes.
-      {"until close", "HTTP/1.1 428 Precondition Required\r\nContent-Type: text/plain\r\n\r\n" +
-                          body.substr(0, 474), body.substr(474), false, body},
-      {"chunked", "HTTP/1.1 428 Precondition Required\r\nTransfer-Encoding: chunked\r\n\r\n" +
-                      chunked.substr(0, 300), chunked.substr(300), true, chunked},
-      {"content-length", "HTTP/1.1 428 Precondition Required\r\nContent-Length: 974\r\n\r\n" +
-                             body.substr(0, 474), body.substr(474), true, body},
+      {"until close",
+       "HTTP/1.1 428 Precondition Required\r\nContent-Type: text/plain\r\n\r\n" +
+           body.substr(0, 474),
+       body.substr(474), false, body},
+      {"chunked",
+       "HTTP/1.1 428 Precondition Required\r\nTransfer-Encoding: chunked\r\n\r\n" +
+           chunked.substr(0, 300),
+       chunked.substr(300), true, chunked},
+      {"content-length",
+       "HTTP/1.1 428 Precondition Required\r\nContent-Length: 974\r\n\r\n" + body.substr(0, 474),
+       body.substr(474), true, body},
   };
   for (const Case& c : cases) {
     INFO(c.name);

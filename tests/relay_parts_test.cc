@@ -137,11 +137,16 @@ TEST_CASE("worker endpoints") {
 }
 
 TEST_CASE("the upgrade request drops credentials and hop-by-hop headers and adds X-Forwarded-For") {
-  const HeaderList client = {{"Host", "grid:8080"},       {"Connection", "Upgrade"},
-                             {"Upgrade", "websocket"},    {"Sec-WebSocket-Key", "k"},
-                             {"Sec-WebSocket-Version", "13"}, {"Authorization", "Bearer t"},
-                             {"Cookie", "c=1"},           {"X-Forwarded-For", "6.6.6.6"},
-                             {"User-Agent", "Playwright/1.65.1"}, {"x-playwright-browser", "chromium"}};
+  const HeaderList client = {{"Host", "grid:8080"},
+                             {"Connection", "Upgrade"},
+                             {"Upgrade", "websocket"},
+                             {"Sec-WebSocket-Key", "k"},
+                             {"Sec-WebSocket-Version", "13"},
+                             {"Authorization", "Bearer t"},
+                             {"Cookie", "c=1"},
+                             {"X-Forwarded-For", "6.6.6.6"},
+                             {"User-Agent", "Playwright/1.65.1"},
+                             {"x-playwright-browser", "chromium"}};
   const HeaderList forwarded = ForwardedHeaders(client);
   CHECK(forwarded == HeaderList{{"Sec-WebSocket-Key", "k"},
                                 {"Sec-WebSocket-Version", "13"},
@@ -157,7 +162,8 @@ TEST_CASE("the upgrade request drops credentials and hop-by-hop headers and adds
 
 TEST_CASE("the worker's answer: status and body framing") {
   using Kind = BodyFraming::Kind;
-  WorkerAnswer a = ParseWorkerAnswer("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n");
+  WorkerAnswer a =
+      ParseWorkerAnswer("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n");
   CHECK(a.status == 101);
   CHECK(a.framing.kind == Kind::kNone);
   a = ParseWorkerAnswer("HTTP/1.1 428 Precondition Required\r\nContent-Length: 12\r\n\r\n");
@@ -197,7 +203,8 @@ TEST_CASE("the HTTP surface: routes and handshake checks") {
   CHECK(r.browser == BrowserType::kFirefox);
   CHECK(r.playwright_version == "1.65.1");
   CHECK(RouteRequest(Upgrade("/"), BrowserType::kWebkit, 0).browser == BrowserType::kWebkit);
-  CHECK(RouteRequest(Upgrade("/?browser="), BrowserType::kWebkit, 0).browser == BrowserType::kWebkit);
+  CHECK(RouteRequest(Upgrade("/?browser="), BrowserType::kWebkit, 0).browser ==
+        BrowserType::kWebkit);
 
   r = RouteRequest(Upgrade("/metrics"), BrowserType::kChromium, 7);
   REQUIRE(r.answer.has_value());
@@ -211,9 +218,10 @@ TEST_CASE("the HTTP surface: routes and handshake checks") {
 
   r = RouteRequest(Upgrade("/?browser=%3Cedge%3E"), BrowserType::kChromium, 0);
   CHECK(r.answer->status == 400);
-  CHECK(r.answer->body ==
-        "{\"error\":{\"code\":400,\"message\":\"Unknown browser type: \\u003cedge\\u003e - allowed: "
-        "chromium, firefox, webkit\"}}\n");
+  CHECK(
+      r.answer->body ==
+      "{\"error\":{\"code\":400,\"message\":\"Unknown browser type: \\u003cedge\\u003e - allowed: "
+      "chromium, firefox, webkit\"}}\n");
   CHECK(r.answer->rejection);
 
   RequestHead plain = Upgrade("/");
@@ -252,12 +260,14 @@ TEST_CASE("the HTTP surface: each selection failure's answer") {
         "Retry-After: 1\r\nContent-Length: 56\r\nConnection: close\r\n\r\n"
         "{\"error\":{\"code\":503,\"message\":\"No available servers\"}}\n");
   CHECK(timeout->log_message ==
-        "Connection from 1.2.3.4:5 rejected. No workers available after 5s timeout: no available workers");
+        "Connection from 1.2.3.4:5 rejected. No workers available after 5s timeout: no available "
+        "workers");
   CHECK(answer(absl::FailedPreconditionError("shutting down"))->answer.status == 503);
   CHECK(answer(absl::CancelledError("stop"), /*stopping=*/true)->answer.status == 503);
   CHECK_FALSE(answer(absl::CancelledError("client left")).has_value());
   auto redis = answer(absl::UnavailableError("redis down"));
-  CHECK(redis->answer.body == "{\"error\":{\"code\":503,\"message\":\"Worker registry unavailable\"}}\n");
+  CHECK(redis->answer.body ==
+        "{\"error\":{\"code\":503,\"message\":\"Worker registry unavailable\"}}\n");
   CHECK(redis->answer.headers == std::vector<std::string>{"Retry-After: 1"});
   auto full = answer(absl::ResourceExhaustedError("queue full"));
   CHECK(full->answer.status == 429);

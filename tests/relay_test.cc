@@ -26,7 +26,9 @@ TEST_CASE("text and binary messages both ways, including 4 MiB") {
   auto worker = FakeWorker::Start().value();
   Grid g;
   g.Add("chromium:w1", worker->ws_endpoint());
-  auto client = WsTestClient::Connect(g.Url("?browser=chromium"), {{"User-Agent", "Playwright/1.65.1 (x64)"}}).value();
+  auto client =
+      WsTestClient::Connect(g.Url("?browser=chromium"), {{"User-Agent", "Playwright/1.65.1 (x64)"}})
+          .value();
   CHECK(worker->last_request_header("User-Agent") == "Playwright/1.65.1 (x64)");
   PWGRID_REQUIRE_OK(client->SendText("hello"));
   auto m = client->Receive();
@@ -85,9 +87,10 @@ TEST_CASE("the only worker is unreachable: it is taken out of selection, the cli
   PWGRID_REQUIRE_OK(gone->Stop());
   Grid g(5, absl::Milliseconds(500));
   g.Add("chromium:dead", endpoint);
-  auto r = testing::SendRawHttp(g.relay->port(),
-                                "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-                                "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+  auto r = testing::SendRawHttp(
+      g.relay->port(),
+      "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
   PWGRID_REQUIRE_OK(r.status());
   CHECK(r->status == 503);
   CHECK(r->body == "{\"error\":{\"code\":503,\"message\":\"No available servers\"}}\n");
@@ -116,18 +119,21 @@ TEST_CASE("no worker before the timeout: 503 with the exact body") {
 TEST_CASE("exact 400, 426, 404, /metrics and /favicon.ico answers") {
   Grid g;
   auto get = [&](const std::string& target, const std::string& extra = "") {
-    return testing::SendRawHttp(g.relay->port(),
-                                "GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + extra + "\r\n")
+    return testing::SendRawHttp(
+               g.relay->port(),
+               "GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + extra + "\r\n")
         .value();
   };
   auto r = get("/?browser=opera");
   CHECK(r.status == 400);
   CHECK(r.body ==
-        "{\"error\":{\"code\":400,\"message\":\"Unknown browser type: opera - allowed: chromium, firefox, "
+        "{\"error\":{\"code\":400,\"message\":\"Unknown browser type: opera - allowed: chromium, "
+        "firefox, "
         "webkit\"}}\n");
   r = get("/?browser=%3Cb%3E%26");
   CHECK(r.body ==
-        "{\"error\":{\"code\":400,\"message\":\"Unknown browser type: \\u003cb\\u003e\\u0026 - allowed: "
+        "{\"error\":{\"code\":400,\"message\":\"Unknown browser type: \\u003cb\\u003e\\u0026 - "
+        "allowed: "
         "chromium, firefox, webkit\"}}\n");
   r = get("/?browser=chromium");
   CHECK(r.status == 426);

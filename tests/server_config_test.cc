@@ -44,7 +44,8 @@ TEST_CASE("invalid values name their variable, with upstream's wording") {
         "MAX_CONCURRENT_SESSIONS: 'abc' is not an integer");
   CHECK(Load({{"LOG_FORMAT", "xml"}}).status().message().find("LOG_FORMAT") != std::string::npos);
   CHECK(Load({{"REDIS_HOST", "redis"}}).status().message() == "REDIS_PORT is required");
-  CHECK(Load({{"SERVER_PORT", "70000"}}).status().message().find("SERVER_PORT") != std::string::npos);
+  CHECK(Load({{"SERVER_PORT", "70000"}}).status().message().find("SERVER_PORT") !=
+        std::string::npos);
 }
 
 TEST_CASE("SERVER_HOST: IP addresses and host names are checked when the configuration loads") {
@@ -55,7 +56,8 @@ TEST_CASE("SERVER_HOST: IP addresses and host names are checked when the configu
   CHECK(named.host == "localhost");
   const absl::Status bad = Load({{"SERVER_HOST", "no-such-host.invalid"}}).status();
   CHECK(absl::IsInvalidArgument(bad));
-  CHECK(bad.message().rfind("SERVER_HOST: 'no-such-host.invalid' is neither an IP address nor", 0) == 0);
+  CHECK(bad.message().rfind("SERVER_HOST: 'no-such-host.invalid' is neither an IP address nor",
+                            0) == 0);
 }
 
 TEST_CASE("BROWSER_LOG that cannot be written is reported as BROWSER_LOG's problem") {
@@ -73,14 +75,15 @@ TEST_CASE("an integer too large names the allowed range") {
 }
 
 TEST_CASE("flags override the environment; --help is reported") {
-  ServerConfig c = Load({{"MAX_CONCURRENT_SESSIONS", "3"}}, {"--max-concurrent-sessions=7",
-                                                            "--local-workers", "4"})
+  ServerConfig c = Load({{"MAX_CONCURRENT_SESSIONS", "3"}},
+                        {"--max-concurrent-sessions=7", "--local-workers", "4"})
                        .value();
   CHECK(c.max_concurrent_sessions == 7);
   CHECK(c.local_workers == 4);
   CHECK(absl::IsNotFound(Load({}, {"--help"}).status()));
   CHECK(absl::IsInvalidArgument(Load({}, {"--no-such-flag=1"}).status()));
-  CHECK(HelpText().find("--worker-select-timeout=VALUE  (WORKER_SELECT_TIMEOUT)") != std::string::npos);
+  CHECK(HelpText().find("--worker-select-timeout=VALUE  (WORKER_SELECT_TIMEOUT)") !=
+        std::string::npos);
 }
 
 }  // namespace

@@ -103,7 +103,8 @@ TEST_CASE("a crashed browser is retired, deregistered and replaced") {
   const std::string first = f.agent->current_worker_id();
   REQUIRE(f.Load(first).has_value());
   f.browser(0)->Crash();
-  REQUIRE(Eventually([&] { return f.agent->replacements() == 1 && f.launched() == 2; }, Fixture::kBound));
+  REQUIRE(Eventually([&] { return f.agent->replacements() == 1 && f.launched() == 2; },
+                     Fixture::kBound));
   REQUIRE(Eventually([&] { return !f.agent->current_worker_id().empty(); }, Fixture::kBound));
   CHECK(f.agent->current_worker_id() != first);
   CHECK_FALSE(f.Load(first).has_value());
@@ -128,10 +129,12 @@ TEST_CASE("a recycle is make-before-break and drains until the active count is 0
   const Reservation session = f.ReserveOne();
   PWGRID_REQUIRE_OK(f.registry->RequestShutdown(old_id).status());
   // The replacement is registered and available while the old worker still drains.
-  REQUIRE(Eventually([&] {
-    const std::string now = f.agent->current_worker_id();
-    return !now.empty() && now != old_id && f.Load(now).has_value();
-  }, Fixture::kBound));
+  REQUIRE(Eventually(
+      [&] {
+        const std::string now = f.agent->current_worker_id();
+        return !now.empty() && now != old_id && f.Load(now).has_value();
+      },
+      Fixture::kBound));
   const std::optional<WorkerLoad> old_load = f.Load(old_id);
   REQUIRE(old_load.has_value());
   CHECK(old_load->info.status == WorkerStatus::kDraining);
@@ -150,7 +153,8 @@ TEST_CASE("a drain ends at drain_timeout with sessions still open") {
   const std::string id = f.agent->current_worker_id();
   (void)f.ReserveOne();
   PWGRID_REQUIRE_OK(f.registry->RequestShutdown(id).status());
-  REQUIRE(Eventually([&] { return f.Load(id)->info.status == WorkerStatus::kDraining; }, Fixture::kBound));
+  REQUIRE(Eventually([&] { return f.Load(id)->info.status == WorkerStatus::kDraining; },
+                     Fixture::kBound));
   // Nothing ends it before the deadline on the agent's clock.
   CHECK_FALSE(f.agent->Wait(absl::Milliseconds(200)).has_value());
   f.clock.Advance(absl::Seconds(31));
@@ -165,7 +169,8 @@ TEST_CASE("a draining worker whose key expired re-registers as draining") {
   const std::string id = f.agent->current_worker_id();
   (void)f.ReserveOne();
   PWGRID_REQUIRE_OK(f.registry->RequestShutdown(id).status());
-  REQUIRE(Eventually([&] { return f.Load(id)->info.status == WorkerStatus::kDraining; }, Fixture::kBound));
+  REQUIRE(Eventually([&] { return f.Load(id)->info.status == WorkerStatus::kDraining; },
+                     Fixture::kBound));
   // Past the key's TTL: the registry has expired it; the agent's next heartbeat finds it gone
   // and registers it again, with its own status.
   f.clock.Advance(absl::Seconds(2));

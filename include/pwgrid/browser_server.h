@@ -35,16 +35,16 @@ class BrowserServer {
 
 struct BrowserServerOptions {
   BrowserType browser = BrowserType::kChromium;
-  std::string node_path = "node";          // looked up in PATH
-  std::string launcher_path;               // empty: the launcher of this pwgrid build
+  std::string node_path = "node";                     // looked up in PATH
+  std::string launcher_path;                          // empty: the launcher of this pwgrid build
   std::string executable_path = "/usr/bin/chromium";  // browser binary; empty: Playwright's own
-  std::string host = "127.0.0.1";          // bind host of the browser server
-  int port = 0;                            // 0: any free port; 0..65535
-  std::string ws_path;                     // empty: /playwright/<uuid>
+  std::string host = "127.0.0.1";                     // bind host of the browser server
+  int port = 0;                                       // 0: any free port; 0..65535
+  std::string ws_path;                                // empty: /playwright/<uuid>
   bool headless = true;
   absl::Duration start_timeout = absl::Seconds(60);  // until the endpoint is reported, > 0
   absl::Duration stop_timeout = absl::Seconds(5);    // graceful close before SIGKILL, >= 0
-  std::string log_path;                    // node's and the browser's stderr; empty: discarded
+  std::string log_path;  // node's and the browser's stderr; empty: discarded
 
   absl::Status Validate() const;
 };

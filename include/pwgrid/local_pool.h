@@ -21,8 +21,8 @@
 namespace pwgrid {
 
 struct LocalPoolOptions {
-  int workers = 2;         // 1..64
-  int spare_browsers = 1;  // browsers launched ahead for replacements, 0..8
+  int workers = 2;               // 1..64
+  int spare_browsers = 1;        // browsers launched ahead for replacements, 0..8
   BrowserServerOptions browser;  // how each browser is launched
   // Used for every agent; its registry and browser_factory fields are filled in by the pool.
   WorkerAgentOptions agent;

@@ -53,10 +53,10 @@ namespace pwgrid {
 
 struct RedisRegistryOptions {
   std::string host = "127.0.0.1";
-  int port = 6379;                 // 1..65535
-  std::string password;            // empty: no AUTH
-  int db = 0;                      // SELECT index, >= 0; upstream always uses 0
-  absl::Duration connect_timeout = absl::Seconds(1);   // > 0; only the upkeep thread connects
+  int port = 6379;                                    // 1..65535
+  std::string password;                               // empty: no AUTH
+  int db = 0;                                         // SELECT index, >= 0; upstream always uses 0
+  absl::Duration connect_timeout = absl::Seconds(1);  // > 0; only the upkeep thread connects
   // Bound of every round trip, > 0. Keep it well below the clients' select timeout: a Redis that
   // stops answering (SIGSTOP, a hung host) is then noticed, and refused with Unavailable, before
   // the waiting clients' deadlines.
@@ -76,8 +76,8 @@ struct RedisRegistryOptions {
   // Listen on pub/sub for capacity and shutdown events (Watch). Off: Watch() listeners are only
   // called for changes made through this registry object.
   bool subscribe = true;
-  Clock* clock = SystemClock();    // must outlive the registry
-  Logger* logger = NullLogger();   // must outlive the registry
+  Clock* clock = SystemClock();   // must outlive the registry
+  Logger* logger = NullLogger();  // must outlive the registry
 
   absl::Status Validate() const;
 };

@@ -66,21 +66,21 @@ struct RelayOptions {
   // IPv4 or IPv6 literal. Loopback by default: a host opens the grid to its network on purpose
   // ("0.0.0.0"; pwgrid-server's SERVER_HOST default).
   std::string listen_address = "127.0.0.1";
-  uint16_t port = 8080;                    // 0: any free port, see Relay::port()
-  int io_threads = 2;                      // 1..256
+  uint16_t port = 8080;                                  // 0: any free port, see Relay::port()
+  int io_threads = 2;                                    // 1..256
   BrowserType default_browser = BrowserType::kChromium;  // when ?browser is absent or empty
-  absl::Duration select_timeout = absl::Seconds(5);   // waiting for a worker, > 0
-  absl::Duration dial_timeout = absl::Seconds(30);    // TCP connect + worker's handshake answer, > 0
-  absl::Duration request_timeout = absl::Seconds(15); // reading a request's headers, > 0
-  size_t buffer_bytes = 64 * 1024;         // per direction per session, 4 KiB..16 MiB
-  size_t max_request_bytes = 16 * 1024;    // request line + headers, 1 KiB..1 MiB
+  absl::Duration select_timeout = absl::Seconds(5);      // waiting for a worker, > 0
+  absl::Duration dial_timeout = absl::Seconds(30);  // TCP connect + worker's handshake answer, > 0
+  absl::Duration request_timeout = absl::Seconds(15);  // reading a request's headers, > 0
+  size_t buffer_bytes = 64 * 1024;                     // per direction per session, 4 KiB..16 MiB
+  size_t max_request_bytes = 16 * 1024;                // request line + headers, 1 KiB..1 MiB
   // After one side of a relayed session has closed, how long the other may take to finish its
   // close handshake before both sockets are closed, > 0.
   absl::Duration linger_timeout = absl::Seconds(10);
-  Logger* logger = NullLogger();           // must outlive the Relay
+  Logger* logger = NullLogger();  // must outlive the Relay
   // The time of clients' deadlines (now + select_timeout), as the Selector compares them: pass
   // the Selector's clock. Socket timeouts (dial, request, linger) are real time.
-  Clock* clock = SystemClock();            // must outlive the Relay
+  Clock* clock = SystemClock();  // must outlive the Relay
 
   // 127.0.0.1, port 0, one I/O thread, 2 s select timeout, 2 s dial timeout.
   static RelayOptions ForTesting();
@@ -88,11 +88,11 @@ struct RelayOptions {
 };
 
 struct RelayStats {
-  int64_t active_sessions = 0;     // relayed sessions open now
-  int64_t total_sessions = 0;      // relayed sessions ever established
-  int64_t rejected_requests = 0;   // upgrade requests answered with an error status
-  int64_t bytes_to_workers = 0;    // after the handshake
-  int64_t bytes_to_clients = 0;    // after the handshake
+  int64_t active_sessions = 0;    // relayed sessions open now
+  int64_t total_sessions = 0;     // relayed sessions ever established
+  int64_t rejected_requests = 0;  // upgrade requests answered with an error status
+  int64_t bytes_to_workers = 0;   // after the handshake
+  int64_t bytes_to_clients = 0;   // after the handshake
 };
 
 class Relay {

@@ -111,9 +111,10 @@ class Selector {
 };
 
 struct SelectorOptions {
-  SessionLimits limits;            // C and L
-  int64_t max_waiting = 1000;      // queued clients before ResourceExhausted, >= 0
-  absl::Duration poll_interval = absl::Milliseconds(500);  // safety re-check while clients wait, > 0
+  SessionLimits limits;        // C and L
+  int64_t max_waiting = 1000;  // queued clients before ResourceExhausted, >= 0
+  absl::Duration poll_interval =
+      absl::Milliseconds(500);  // safety re-check while clients wait, > 0
   // Ask a worker to recycle once a committed session brings its lifetime to limits.max_lifetime
   // (upstream's recycle trigger).
   bool recycle_at_lifetime_limit = true;

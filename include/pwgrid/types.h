@@ -31,7 +31,7 @@ absl::StatusOr<WorkerStatus> ParseWorkerStatus(std::string_view s);
 
 // What a worker says about itself.
 struct WorkerInfo {
-  std::string id;        // unique; "<browser>:<uuid>" as upstream, e.g. "chromium:3f2c…"
+  std::string id;  // unique; "<browser>:<uuid>" as upstream, e.g. "chromium:3f2c…"
   BrowserType browser = BrowserType::kChromium;
   std::string endpoint;  // ws://host:port/path of its browser server
   WorkerStatus status = WorkerStatus::kAvailable;

@@ -51,9 +51,9 @@ struct ReserveRequest {
 // One reserved session slot on one worker.
 struct Reservation {
   WorkerInfo worker;
-  std::string lease_id;   // unique per reservation
-  int64_t active = 0;     // the worker's active count including this reservation
-  int64_t lifetime = 0;   // the worker's lifetime count including this reservation
+  std::string lease_id;  // unique per reservation
+  int64_t active = 0;    // the worker's active count including this reservation
+  int64_t lifetime = 0;  // the worker's lifetime count including this reservation
 };
 
 // Something a listener should react to. Listeners are woken, they do not get a full diff.

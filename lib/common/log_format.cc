@@ -15,8 +15,8 @@ using internal::GoJsonEscape;
 std::string FormatLogrus(bool json, const LogRecord& r, const std::string& time) {
   std::string line;
   if (json) {
-    line = absl::StrCat("{\"level\":\"", std::string(ToString(r.level)), "\",\"msg\":\"", GoJsonEscape(r.message),
-                        "\",\"time\":\"", time, "\"");
+    line = absl::StrCat("{\"level\":\"", std::string(ToString(r.level)), "\",\"msg\":\"",
+                        GoJsonEscape(r.message), "\",\"time\":\"", time, "\"");
     for (const auto& [k, v] : r.fields) {
       absl::StrAppend(&line, ",\"", GoJsonEscape(k), "\":\"", GoJsonEscape(v), "\"");
     }
@@ -24,7 +24,8 @@ std::string FormatLogrus(bool json, const LogRecord& r, const std::string& time)
   } else {
     line = absl::StrCat("time=\"", time, "\" level=", std::string(ToString(r.level)), " msg=\"",
                         GoJsonEscape(r.message), "\"");
-    for (const auto& [k, v] : r.fields) absl::StrAppend(&line, " ", k, "=\"", GoJsonEscape(v), "\"");
+    for (const auto& [k, v] : r.fields)
+      absl::StrAppend(&line, " ", k, "=\"", GoJsonEscape(v), "\"");
     line += "\n";
   }
   return line;
@@ -50,7 +51,8 @@ std::string FormatWorker(bool json, const LogRecord& r, const std::string& time)
     if (!data.empty()) absl::StrAppend(&line, ",\"data\":{", data, "}");
     line += "}\n";
   } else {
-    line = absl::StrCat(time, " [", absl::AsciiStrToUpper(level), "] [", worker, "] ", r.message, "\n");
+    line = absl::StrCat(time, " [", absl::AsciiStrToUpper(level), "] [", worker, "] ", r.message,
+                        "\n");
     if (!data.empty()) absl::StrAppend(&line, "{\n", data, "\n}\n");
   }
   return line;

@@ -23,17 +23,15 @@ inline void Emit(Logger* logger, LogLevel level, std::string message,
 
 // `...`: the message, then optionally the fields ({{"workerId", id}}); evaluated only when the
 // level is enabled.
-#define PWGRID_LOG(logger, level, ...)                                          \
-  do {                                                                          \
-    ::pwgrid::Logger* pwgrid_log_ = (logger);                                   \
-    const ::pwgrid::LogLevel pwgrid_level_ = (level);                           \
-    if (pwgrid_log_ != nullptr && pwgrid_log_->Enabled(pwgrid_level_)) {        \
-      ::pwgrid::internal::Emit(pwgrid_log_, pwgrid_level_, __VA_ARGS__);       \
-    }                                                                           \
+#define PWGRID_LOG(logger, level, ...)                                   \
+  do {                                                                   \
+    ::pwgrid::Logger* pwgrid_log_ = (logger);                            \
+    const ::pwgrid::LogLevel pwgrid_level_ = (level);                    \
+    if (pwgrid_log_ != nullptr && pwgrid_log_->Enabled(pwgrid_level_)) { \
+      ::pwgrid::internal::Emit(pwgrid_log_, pwgrid_level_, __VA_ARGS__); \
+    }                                                                    \
   } while (0)
 
-namespace pwgrid::internal {
-
-}  // namespace pwgrid::internal
+namespace pwgrid::internal {}  // namespace pwgrid::internal
 
 #endif  // PWGRID_LIB_COMMON_LOG_UTIL_H_

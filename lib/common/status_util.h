@@ -7,9 +7,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-#define PWGRID_RETURN_IF_ERROR(expr)          \
-  do {                                        \
-    ::absl::Status pwgrid_rie_ = (expr);      \
+#define PWGRID_RETURN_IF_ERROR(expr)           \
+  do {                                         \
+    ::absl::Status pwgrid_rie_ = (expr);       \
     if (!pwgrid_rie_.ok()) return pwgrid_rie_; \
   } while (0)
 

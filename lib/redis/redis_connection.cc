@@ -43,8 +43,7 @@ RedisValue Convert(const redisReply* r) {
       v.elements.reserve(r->elements);
       for (size_t i = 0; i < r->elements; ++i) v.elements.push_back(Convert(r->element[i]));
       break;
-    default:
-      v.type = RedisValue::Type::kNil;
+    default: v.type = RedisValue::Type::kNil;
   }
   return v;
 }
@@ -126,8 +125,8 @@ absl::Status RedisConnection::Connect() {
   ctx_ = redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port,
                                  TimevalOf(endpoint_.connect_timeout));
   if (ctx_ == nullptr) {
-    return absl::UnavailableError(absl::StrCat("Redis at ", Describe(endpoint_),
-                                               ": cannot allocate a connection"));
+    return absl::UnavailableError(
+        absl::StrCat("Redis at ", Describe(endpoint_), ": cannot allocate a connection"));
   }
   if (ctx_->err != 0) return IoError("connect");
   // hiredis 0.14 cannot create its socket close-on-exec; mark it at once (children started by
@@ -166,7 +165,8 @@ absl::StatusOr<std::vector<RedisValue>> RedisConnection::Pipeline(
     const std::vector<std::vector<std::string>>& cmds) {
   ScopedSigpipeBlock no_sigpipe;
   if (ctx_ == nullptr) {
-    return absl::UnavailableError(absl::StrCat("Redis at ", Describe(endpoint_), " is not connected"));
+    return absl::UnavailableError(
+        absl::StrCat("Redis at ", Describe(endpoint_), " is not connected"));
   }
   std::vector<const char*> argv;
   std::vector<size_t> lens;
@@ -218,7 +218,8 @@ absl::StatusOr<RedisValue> RedisConnection::Eval(RedisScript& script,
 absl::Status RedisConnection::Send(const std::vector<std::string>& args) {
   ScopedSigpipeBlock no_sigpipe;
   if (ctx_ == nullptr) {
-    return absl::UnavailableError(absl::StrCat("Redis at ", Describe(endpoint_), " is not connected"));
+    return absl::UnavailableError(
+        absl::StrCat("Redis at ", Describe(endpoint_), " is not connected"));
   }
   std::vector<const char*> argv;
   std::vector<size_t> lens;
@@ -237,7 +238,8 @@ absl::Status RedisConnection::Send(const std::vector<std::string>& args) {
 absl::StatusOr<RedisValue> RedisConnection::Receive(absl::Duration timeout, bool* got) {
   *got = false;
   if (ctx_ == nullptr) {
-    return absl::UnavailableError(absl::StrCat("Redis at ", Describe(endpoint_), " is not connected"));
+    return absl::UnavailableError(
+        absl::StrCat("Redis at ", Describe(endpoint_), " is not connected"));
   }
   void* raw = nullptr;
   if (redisGetReplyFromReader(ctx_, &raw) != REDIS_OK) return IoError("read");

@@ -68,7 +68,8 @@ class RedisConnection {
   // and timeouts are Unavailable (and close the connection).
   absl::StatusOr<RedisValue> Command(const std::vector<std::string>& args);
   // Several commands in one round trip; replies in order.
-  absl::StatusOr<std::vector<RedisValue>> Pipeline(const std::vector<std::vector<std::string>>& cmds);
+  absl::StatusOr<std::vector<RedisValue>> Pipeline(
+      const std::vector<std::vector<std::string>>& cmds);
   // EVALSHA with a NOSCRIPT fallback. A script error is Internal.
   absl::StatusOr<RedisValue> Eval(RedisScript& script, const std::vector<std::string>& keys,
                                   const std::vector<std::string>& args);

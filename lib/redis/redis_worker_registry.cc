@@ -21,10 +21,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "lib/common/log_util.h"
+#include "lib/common/status_util.h"
 #include "lib/redis/redis_connection.h"
 #include "lib/redis/redis_registry_hooks.h"
 #include "lib/redis/scripts.h"
-#include "lib/common/status_util.h"
 
 namespace pwgrid {
 
@@ -155,10 +155,10 @@ class RedisWorkerRegistry : public WorkerRegistry {
           absl::StrCat("worker id must be \"", prefix, "<uuid>\" in Redis: ", info.id));
     }
     PWGRID_ASSIGN_OR_RETURN(
-        RedisValue r,
-        Eval(&RedisWorkerRegistry::register_, {info.id, info.id.substr(prefix.size()), Str(ToString(info.browser)),
-                         info.endpoint, Str(ToString(info.status)),
-                         absl::StrCat(info.started_at_ms), Ms(ttl), info.playwright_version}));
+        RedisValue r, Eval(&RedisWorkerRegistry::register_,
+                           {info.id, info.id.substr(prefix.size()), Str(ToString(info.browser)),
+                            info.endpoint, Str(ToString(info.status)),
+                            absl::StrCat(info.started_at_ms), Ms(ttl), info.playwright_version}));
     (void)r;
     Notify({RegistryEvent::Kind::kCapacityChanged, info.id});
     return absl::OkStatus();
@@ -166,13 +166,15 @@ class RedisWorkerRegistry : public WorkerRegistry {
 
   absl::Status Heartbeat(std::string_view id, absl::Duration ttl) override {
     if (ttl <= absl::ZeroDuration()) return absl::InvalidArgumentError("ttl must be positive");
-    PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(&RedisWorkerRegistry::heartbeat_, {Str(id), Ms(ttl)}));
+    PWGRID_ASSIGN_OR_RETURN(RedisValue r,
+                            Eval(&RedisWorkerRegistry::heartbeat_, {Str(id), Ms(ttl)}));
     if (ToInt(r) == 0) return NotFound(id);
     return absl::OkStatus();
   }
 
   absl::Status SetStatus(std::string_view id, WorkerStatus status) override {
-    PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(&RedisWorkerRegistry::set_status_, {Str(id), Str(ToString(status))}));
+    PWGRID_ASSIGN_OR_RETURN(
+        RedisValue r, Eval(&RedisWorkerRegistry::set_status_, {Str(id), Str(ToString(status))}));
     if (ToInt(r) == 0) return NotFound(id);
     if (status == WorkerStatus::kAvailable) {
       Notify({RegistryEvent::Kind::kCapacityChanged, Str(id)});
@@ -198,16 +200,17 @@ class RedisWorkerRegistry : public WorkerRegistry {
   absl::StatusOr<bool> RequestShutdown(std::string_view id) override {
     const std::string key = absl::StrCat("worker:cmd:", Str(id));
     PWGRID_ASSIGN_OR_RETURN(
-        RedisValue set, Command({"SET", key, "shutdown", "NX", "EX",
-                                 absl::StrCat(absl::ToInt64Seconds(options_.shutdown_command_ttl))}));
+        RedisValue set,
+        Command({"SET", key, "shutdown", "NX", "EX",
+                 absl::StrCat(absl::ToInt64Seconds(options_.shutdown_command_ttl))}));
     if (set.is_error()) return absl::InternalError(absl::StrCat("SET ", key, ": ", set.str));
     if (set.is_nil()) return false;
     absl::StatusOr<RedisValue> pub = Command({"PUBLISH", key, "shutdown"});
     if (!pub.ok() || pub->is_error()) {
       PWGRID_LOG(options_.logger, LogLevel::kWarn,
-                    absl::StrCat("Failed to publish shutdown command: ",
-                                 pub.ok() ? pub->str : pub.status().ToString()),
-                    {{"workerId", Str(id)}});
+                 absl::StrCat("Failed to publish shutdown command: ",
+                              pub.ok() ? pub->str : pub.status().ToString()),
+                 {{"workerId", Str(id)}});
     }
     // Watchers of this object hear of it at once, even before the subscription is up; the
     // pub/sub copy may arrive too (a shutdown event is idempotent for its listeners).
@@ -221,9 +224,10 @@ class RedisWorkerRegistry : public WorkerRegistry {
   }
 
   absl::StatusOr<std::vector<WorkerLoad>> Snapshot() override {
-    PWGRID_ASSIGN_OR_RETURN(std::vector<RedisValue> hashes,
-                            Pipeline({{"HGETALL", kActiveHash}, {"HGETALL", kLifetimeHash},
-                                      {"HGETALL", kUnreachableHash}}));
+    PWGRID_ASSIGN_OR_RETURN(
+        std::vector<RedisValue> hashes,
+        Pipeline(
+            {{"HGETALL", kActiveHash}, {"HGETALL", kLifetimeHash}, {"HGETALL", kUnreachableHash}}));
     const std::map<std::string, std::string> active = HashFromArray(hashes[0]);
     const std::map<std::string, std::string> lifetime = HashFromArray(hashes[1]);
     const std::map<std::string, std::string> unreachable = HashFromArray(hashes[2]);
@@ -248,9 +252,8 @@ class RedisWorkerRegistry : public WorkerRegistry {
       std::map<std::string, std::string> fields = HashFromArray(details[2 * i]);
       WorkerLoad load;
       load.info.id = wid;
-      absl::StatusOr<BrowserType> browser =
-          ParseBrowserType(fields.contains("browserType") ? fields["browserType"]
-                                                          : wid.substr(0, wid.find(':')));
+      absl::StatusOr<BrowserType> browser = ParseBrowserType(
+          fields.contains("browserType") ? fields["browserType"] : wid.substr(0, wid.find(':')));
       if (!browser.ok()) continue;  // not a worker pwgrid can route to
       load.info.browser = *browser;
       load.info.endpoint = fields["endpoint"];
@@ -274,8 +277,10 @@ class RedisWorkerRegistry : public WorkerRegistry {
     const std::string lease_id = NextLeaseId();
     std::vector<std::string> args = {absl::StrCat(request.limits.max_concurrent),
                                      absl::StrCat(request.limits.max_lifetime),
-                                     Str(ToString(request.browser)), lease_id,
-                                     Ms(options_.lease_ttl), "1"};
+                                     Str(ToString(request.browser)),
+                                     lease_id,
+                                     Ms(options_.lease_ttl),
+                                     "1"};
     PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(&RedisWorkerRegistry::select_, args));
     if (r.type == RedisValue::Type::kInteger && r.integer == -1) {
       // A writer that bypasses pwgrid's scripts (upstream's worker) added or removed workers.
@@ -348,9 +353,9 @@ class RedisWorkerRegistry : public WorkerRegistry {
       auto attempted = [this, before]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_mu_) {
         return stop_ || reconnect_attempts_ != before;
       };
-      state_mu_.AwaitWithTimeout(absl::Condition(&attempted), options_.connect_timeout +
-                                                                 options_.command_timeout +
-                                                                 absl::Milliseconds(100));
+      state_mu_.AwaitWithTimeout(
+          absl::Condition(&attempted),
+          options_.connect_timeout + options_.command_timeout + absl::Milliseconds(100));
     }
     PWGRID_ASSIGN_OR_RETURN(RedisValue r, Command({"PING"}));
     if (r.is_error()) return absl::UnavailableError(r.str);
@@ -359,8 +364,8 @@ class RedisWorkerRegistry : public WorkerRegistry {
 
  private:
   static absl::Status NotFound(std::string_view id) {
-    return absl::NotFoundError(
-        absl::StrCat("worker ", absl::string_view(id.data(), id.size()), " is not registered or expired"));
+    return absl::NotFoundError(absl::StrCat("worker ", absl::string_view(id.data(), id.size()),
+                                            " is not registered or expired"));
   }
 
   // Re-indexes every entry of the active hash, in batches (each batch is one short script, so
@@ -447,7 +452,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
     if (s.ok() || conn_->connected()) return;
     last_error_ = std::string(s.message());
     PWGRID_LOG(options_.logger, LogLevel::kError,
-                  absl::StrCat("Lost the Redis connection: ", s.message()));
+               absl::StrCat("Lost the Redis connection: ", s.message()));
     absl::MutexLock lock(&state_mu_);
     reconnect_now_ = true;
   }
@@ -482,7 +487,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
     if (!s.ok()) {
       if (!down_) {
         PWGRID_LOG(options_.logger, LogLevel::kError,
-                      absl::StrCat("Redis unreachable, retrying with backoff: ", s.message()));
+                   absl::StrCat("Redis unreachable, retrying with backoff: ", s.message()));
       }
       down_ = true;
       next_attempt_ = now + backoff_;
@@ -490,8 +495,8 @@ class RedisWorkerRegistry : public WorkerRegistry {
       return;
     }
     PWGRID_LOG(options_.logger, LogLevel::kInfo,
-                  down_ ? "Reconnected to Redis" : "Connected to Redis",
-                  {{"redis", internal::Describe(EndpointFrom(options_, false))}});
+               down_ ? "Reconnected to Redis" : "Connected to Redis",
+               {{"redis", internal::Describe(EndpointFrom(options_, false))}});
     down_ = false;
     next_attempt_ = absl::InfinitePast();
     backoff_ = options_.reconnect_backoff_min;
@@ -514,8 +519,8 @@ class RedisWorkerRegistry : public WorkerRegistry {
     }
     if (!pending.empty()) {
       PWGRID_LOG(options_.logger, LogLevel::kInfo,
-                    absl::StrCat("Released ", pending.size(),
-                                 " session slot(s) that were given back while Redis was away"));
+                 absl::StrCat("Released ", pending.size(),
+                              " session slot(s) that were given back while Redis was away"));
     }
     return absl::OkStatus();
   }
@@ -566,7 +571,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
         absl::StatusOr<RedisValue> r = Eval(&RedisWorkerRegistry::sweep_, {"1000"});
         if (r.ok() && ToInt(*r) > 0) {
           PWGRID_LOG(options_.logger, LogLevel::kInfo,
-                        absl::StrCat("Freed ", ToInt(*r), " session slot(s) of expired leases"));
+                     absl::StrCat("Freed ", ToInt(*r), " session slot(s) of expired leases"));
         }
         next_sweep = now + options_.lease_sweep_interval;
       }
@@ -575,12 +580,12 @@ class RedisWorkerRegistry : public WorkerRegistry {
         next_reap = now + options_.reaper_interval;
       }
       if (now >= next_reindex) {
-        absl::StatusOr<RedisValue> lock = Command(
-            {"SET", kReindexLock, proxy_tag_, "NX", "PX", Ms(options_.reindex_interval)});
+        absl::StatusOr<RedisValue> lock =
+            Command({"SET", kReindexLock, proxy_tag_, "NX", "PX", Ms(options_.reindex_interval)});
         if (lock.ok() && !lock->is_nil() && !lock->is_error()) {
           if (absl::Status s = Reindex(); !s.ok()) {
             PWGRID_LOG(options_.logger, LogLevel::kWarn,
-                          absl::StrCat("Could not re-index the worker registry: ", s.message()));
+                       absl::StrCat("Could not re-index the worker registry: ", s.message()));
           }
         }
         next_reindex = now + options_.reindex_interval;
@@ -617,12 +622,12 @@ class RedisWorkerRegistry : public WorkerRegistry {
       absl::StatusOr<RedisValue> r = EvalLocked(renew_, args);
       if (!r.ok()) {
         PWGRID_LOG(options_.logger, LogLevel::kWarn,
-                      absl::StrCat("Could not renew session leases: ", r.status().message()));
+                   absl::StrCat("Could not renew session leases: ", r.status().message()));
         return r.status();
       }
       if (ToInt(*r) > 0) {
         PWGRID_LOG(options_.logger, LogLevel::kWarn,
-                      absl::StrCat("Restored ", ToInt(*r), " session lease(s) Redis had lost"));
+                   absl::StrCat("Restored ", ToInt(*r), " session lease(s) Redis had lost"));
       }
     }
     return absl::OkStatus();
@@ -633,15 +638,15 @@ class RedisWorkerRegistry : public WorkerRegistry {
     absl::StatusOr<RedisValue> r = Eval(&RedisWorkerRegistry::reap_, {});
     if (!r.ok()) {
       PWGRID_LOG(options_.logger, LogLevel::kError,
-                    absl::StrCat("Reaper error: ", r.status().message()));
+                 absl::StrCat("Reaper error: ", r.status().message()));
       return;
     }
     if (r->elements.empty()) return;
     std::vector<std::string> ids;
     for (const RedisValue& v : r->elements) ids.push_back(v.str);
-    PWGRID_LOG(options_.logger, LogLevel::kInfo,
-                  absl::StrCat("Reaped ", ids.size(), " stale worker(s): [",
-                               absl::StrJoin(ids, " "), "]"));
+    PWGRID_LOG(
+        options_.logger, LogLevel::kInfo,
+        absl::StrCat("Reaped ", ids.size(), " stale worker(s): [", absl::StrJoin(ids, " "), "]"));
   }
 
   bool Stopping() {

@@ -14,8 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "lib/common/log_util.h"
-#include "lib/registry/selection_core.h"
 #include "lib/common/status_util.h"
+#include "lib/registry/selection_core.h"
 #include "pwgrid/selection_policy.h"
 #include "pwgrid/worker_registry.h"
 
@@ -191,7 +191,7 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
     for (auto it = workers_.begin(); it != workers_.end();) {
       if (it->second.expires_at + options_.reap_after <= now) {
         PWGRID_LOG(options_.logger, LogLevel::kInfo, "Reaped stale worker",
-                      {{"workerId", it->first}});
+                   {{"workerId", it->first}});
         it = workers_.erase(it);
       } else {
         ++it;
@@ -203,8 +203,8 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
     std::vector<WorkerLoad> out;
     out.reserve(workers_.size());
     for (const auto& [id, r] : workers_) {
-      out.push_back(WorkerLoad{r.info, static_cast<int64_t>(r.leases.size()), r.lifetime,
-                               r.alive(now)});
+      out.push_back(
+          WorkerLoad{r.info, static_cast<int64_t>(r.leases.size()), r.lifetime, r.alive(now)});
     }
     return out;
   }

@@ -19,7 +19,8 @@ constexpr char kBody503Registry[] =
     "{\"error\":{\"code\":503,\"message\":\"Worker registry unavailable\"}}\n";
 constexpr char kBody500Internal[] =
     "{\"error\":{\"code\":500,\"message\":\"An internal error occurred\"}}\n";
-constexpr char kBody500Browser[] = "{\"error\":{\"code\":500,\"message\":\"Browser server error\"}}\n";
+constexpr char kBody500Browser[] =
+    "{\"error\":{\"code\":500,\"message\":\"Browser server error\"}}\n";
 constexpr char kBody429[] = "{\"error\":{\"code\":429,\"message\":\"Too many waiting clients\"}}\n";
 constexpr char kBody426[] = "{\"message\":\"This endpoint is for WebSocket connections only.\"}\n";
 
@@ -46,8 +47,7 @@ HttpAnswer Rejection(int status, std::string body, std::vector<std::string> head
 
 std::string_view RequestHead::Header(std::string_view name) const {
   for (const auto& [n, v] : headers) {
-    if (n.size() == name.size() &&
-        std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
+    if (n.size() == name.size() && std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
           return absl::ascii_tolower(static_cast<unsigned char>(a)) ==
                  absl::ascii_tolower(static_cast<unsigned char>(b));
         })) {
@@ -68,9 +68,9 @@ Route RouteRequest(const RequestHead& request, BrowserType default_browser,
   const bool keep_alive = request.body_complete && request.version == "HTTP/1.1" &&
                           !TokenListContains(request.Header("Connection"), "close");
   if (path == "/metrics") {
-    route.answer = Answer(200, kJsonContentType,
-                          absl::StrCat("{\"activeConnections\":", active_sessions, "}\n"), {},
-                          keep_alive);
+    route.answer =
+        Answer(200, kJsonContentType,
+               absl::StrCat("{\"activeConnections\":", active_sessions, "}\n"), {}, keep_alive);
     return route;
   }
   if (path == "/favicon.ico") {
@@ -86,11 +86,11 @@ Route RouteRequest(const RequestHead& request, BrowserType default_browser,
   if (std::optional<std::string> q = QueryValue(query, "browser"); q && !q->empty()) {
     absl::StatusOr<BrowserType> parsed = ParseBrowserType(*q);
     if (!parsed.ok()) {
-      route.answer = Rejection(400,
-                               absl::StrCat("{\"error\":{\"code\":400,\"message\":\"Unknown browser type: ",
-                                            GoJsonEscape(*q),
-                                            " - allowed: chromium, firefox, webkit\"}}\n"),
-                               {}, keep_alive);
+      route.answer =
+          Rejection(400,
+                    absl::StrCat("{\"error\":{\"code\":400,\"message\":\"Unknown browser type: ",
+                                 GoJsonEscape(*q), " - allowed: chromium, firefox, webkit\"}}\n"),
+                    {}, keep_alive);
       return route;
     }
     route.browser = *parsed;
@@ -123,7 +123,9 @@ bool IsCleanRequest(const RequestHead& request) {
   return true;
 }
 
-HttpAnswer BadRequestAnswer() { return Answer(400, kJsonContentType, "400 Bad Request\n", {}, false); }
+HttpAnswer BadRequestAnswer() {
+  return Answer(400, kJsonContentType, "400 Bad Request\n", {}, false);
+}
 
 HttpAnswer HeadersTooLargeAnswer() {
   return Answer(431, kJsonContentType, "431 Request Header Fields Too Large\n", {}, false);
@@ -137,8 +139,9 @@ std::optional<SelectionFailure> AnswerSelectionFailure(const absl::Status& s, bo
   SelectionFailure f;
   if (absl::IsDeadlineExceeded(s) || absl::IsFailedPrecondition(s) ||
       (absl::IsCancelled(s) && stopping)) {
-    f.log_message = absl::StrCat("Connection from ", remote, " rejected. No workers available after ",
-                                 absl::FormatDuration(select_timeout), " timeout: no available workers");
+    f.log_message =
+        absl::StrCat("Connection from ", remote, " rejected. No workers available after ",
+                     absl::FormatDuration(select_timeout), " timeout: no available workers");
     f.answer = Rejection(503, kBody503, {"Retry-After: 1"}, false);
   } else if (absl::IsCancelled(s)) {
     return std::nullopt;  // the client left
@@ -151,9 +154,9 @@ std::optional<SelectionFailure> AnswerSelectionFailure(const absl::Status& s, bo
     f.log_message = absl::StrCat("Connection from ", remote, " rejected. ", s.message());
     f.answer = Rejection(429, kBody429, {"Retry-After: 1"}, false);
   } else {
-    f.log_message = absl::StrCat("Connection from ", remote,
-                                 " rejected. An unexpected error occurred while selecting a worker: ",
-                                 s.ToString());
+    f.log_message = absl::StrCat(
+        "Connection from ", remote,
+        " rejected. An unexpected error occurred while selecting a worker: ", s.ToString());
     f.answer = Rejection(500, kBody500Internal, {}, false);
   }
   return f;

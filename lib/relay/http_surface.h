@@ -50,7 +50,7 @@ struct HttpAnswer {
 struct Route {
   std::optional<HttpAnswer> answer;  // set: write it; unset: select a worker for `browser`
   BrowserType browser = BrowserType::kChromium;
-  std::string playwright_version;    // from the client's User-Agent, "" when absent
+  std::string playwright_version;  // from the client's User-Agent, "" when absent
 };
 
 // `active_sessions`: what /metrics reports.

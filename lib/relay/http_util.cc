@@ -105,9 +105,8 @@ std::string PlaywrightVersionFromUserAgent(std::string_view user_agent) {
   if (pos == std::string_view::npos) return "";
   pos += kPrefix.size();
   size_t end = pos;
-  while (end < user_agent.size() &&
-         (std::isalnum(static_cast<unsigned char>(user_agent[end])) || user_agent[end] == '.' ||
-          user_agent[end] == '-')) {
+  while (end < user_agent.size() && (std::isalnum(static_cast<unsigned char>(user_agent[end])) ||
+                                     user_agent[end] == '.' || user_agent[end] == '-')) {
     ++end;
   }
   return std::string(user_agent.substr(pos, end - pos));
@@ -116,8 +115,8 @@ std::string PlaywrightVersionFromUserAgent(std::string_view user_agent) {
 namespace {
 bool IsControl(unsigned char c) { return c < 0x20 || c == 0x7f; }
 bool IsTokenChar(unsigned char c) {
-  return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
-                                std::string_view::npos;
+  return std::isalnum(c) ||
+         std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
 }
 }  // namespace
 

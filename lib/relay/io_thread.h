@@ -74,7 +74,6 @@ struct RelayShared {
   std::atomic<int64_t> rejected{0};
   absl::Mutex mu;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions ABSL_GUARDED_BY(mu);
-
 };
 
 }  // namespace pwgrid::internal

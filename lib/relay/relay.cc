@@ -47,9 +47,12 @@ RelayOptions RelayOptions::ForTesting() {
 }
 
 absl::Status RelayOptions::Validate() const {
-  if (io_threads < 1 || io_threads > 256) return absl::InvalidArgumentError("io_threads must be in 1..256");
-  if (select_timeout <= absl::ZeroDuration()) return absl::InvalidArgumentError("select_timeout must be positive");
-  if (dial_timeout <= absl::ZeroDuration()) return absl::InvalidArgumentError("dial_timeout must be positive");
+  if (io_threads < 1 || io_threads > 256)
+    return absl::InvalidArgumentError("io_threads must be in 1..256");
+  if (select_timeout <= absl::ZeroDuration())
+    return absl::InvalidArgumentError("select_timeout must be positive");
+  if (dial_timeout <= absl::ZeroDuration())
+    return absl::InvalidArgumentError("dial_timeout must be positive");
   if (request_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("request_timeout must be positive");
   }
@@ -118,8 +121,9 @@ class Relay::Impl {
     if (ec) {
       asio::error_code ignored;
       for (auto& t : threads_) t->acceptor->close(ignored);
-      return absl::UnavailableError(absl::StrCat("cannot listen on ", shared_->options.listen_address,
-                                                 ":", shared_->options.port, ": ", ec.message()));
+      return absl::UnavailableError(absl::StrCat("cannot listen on ",
+                                                 shared_->options.listen_address, ":",
+                                                 shared_->options.port, ": ", ec.message()));
     }
     port_ = listener.local_endpoint(ec).port();
     for (auto& t : threads_) DoAccept(t.get());
@@ -202,8 +206,7 @@ class Relay::Impl {
         const int fd = ::accept4(t->acceptor->native_handle(), reinterpret_cast<sockaddr*>(&addr),
                                  &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) {
-          if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
-              errno == ECONNABORTED) {
+          if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED) {
             break;  // another thread took it, or the client gave up: wait for the next one
           }
           // e.g. too many open files: back off instead of spinning.
@@ -265,7 +268,8 @@ class Relay::Impl {
   uint16_t port_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-absl::StatusOr<std::unique_ptr<Relay>> Relay::Create(const RelayOptions& options, Selector* selector) {
+absl::StatusOr<std::unique_ptr<Relay>> Relay::Create(const RelayOptions& options,
+                                                     Selector* selector) {
   if (selector == nullptr) return absl::InvalidArgumentError("selector is null");
   PWGRID_RETURN_IF_ERROR(options.Validate());
   return std::unique_ptr<Relay>(new Relay(std::make_unique<Impl>(options, selector)));

@@ -96,9 +96,9 @@ void Session::HandleRequest(const RequestHead& request) {
     return;
   }
   forward_headers_ = ForwardedHeaders(request.headers);
-  request_ = SelectRequest{route.browser,
-                           shared_->options.clock->Now() + shared_->options.select_timeout,
-                           std::move(route.playwright_version)};
+  request_ =
+      SelectRequest{route.browser, shared_->options.clock->Now() + shared_->options.select_timeout,
+                    std::move(route.playwright_version)};
   Acquire();
 }
 
@@ -108,14 +108,15 @@ void Session::Answer(const HttpAnswer& answer) {
   out_ = answer.Serialize();
   auto self = shared_from_this();
   const bool keep_alive = answer.keep_alive;
-  asio::async_write(client_, asio::buffer(out_), [self, keep_alive](const asio::error_code& ec, size_t) {
-    if (self->state_ == State::kFinished) return;
-    if (!ec && keep_alive && !self->shared_->stopping.load()) {
-      self->ReadRequest();
-    } else {
-      self->CloseGracefully();
-    }
-  });
+  asio::async_write(client_, asio::buffer(out_),
+                    [self, keep_alive](const asio::error_code& ec, size_t) {
+                      if (self->state_ == State::kFinished) return;
+                      if (!ec && keep_alive && !self->shared_->stopping.load()) {
+                        self->ReadRequest();
+                      } else {
+                        self->CloseGracefully();
+                      }
+                    });
 }
 
 void Session::CloseGracefully() {
@@ -187,9 +188,8 @@ bool Session::ReadEarlyBytes() {
 
 void Session::OnLease(absl::StatusOr<Lease> result, bool queued) {
   if (!result.ok()) {
-    std::optional<SelectionFailure> failure =
-        AnswerSelectionFailure(result.status(), shared_->stopping.load(),
-                               shared_->options.select_timeout, remote_);
+    std::optional<SelectionFailure> failure = AnswerSelectionFailure(
+        result.status(), shared_->stopping.load(), shared_->options.select_timeout, remote_);
     if (!failure) {
       Finish();  // the client left
       return;
@@ -223,8 +223,9 @@ void Session::Finish() {
   home_->GiveBuffer(std::move(down_.buf));
   if (established) {
     shared_->active.fetch_sub(1, std::memory_order_relaxed);
-    PWGRID_LOG(shared_->options.logger, LogLevel::kDebug, absl::StrCat("Proxy connection closed (", remote_, " <-> ",
-                                                lease_.worker().endpoint, ")"));
+    PWGRID_LOG(
+        shared_->options.logger, LogLevel::kDebug,
+        absl::StrCat("Proxy connection closed (", remote_, " <-> ", lease_.worker().endpoint, ")"));
   }
   lease_.Release();
 }

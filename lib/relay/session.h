@@ -134,7 +134,7 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t acquire_attempt_ = 0;  // tags the selector's answers: only the current one counts
   SelectRequest request_;         // what the client asked for, with its deadline
   int dial_failures_ = 0;
-  bool dial_timed_out_ = false;   // why the current dial failed
+  bool dial_timed_out_ = false;  // why the current dial failed
   Pipe up_{&client_, &worker_, /*to_worker=*/true, nullptr, 0, 0, false};
   Pipe down_{&worker_, &client_, /*to_worker=*/false, nullptr, 0, 0, false};
   FrameTracker down_frames_;

@@ -62,14 +62,15 @@ void Session::ConnectTo(std::vector<tcp::endpoint> candidates) {
   }
   candidates.erase(candidates.begin());
   auto self = shared_from_this();
-  worker_.async_connect(to, [self, rest = std::move(candidates)](const asio::error_code& e) mutable {
-    if (self->state_ != State::kDialing) return;
-    if (e && !rest.empty() && !self->dial_timed_out_) {
-      self->ConnectTo(std::move(rest));
-    } else {
-      self->OnWorkerConnected(e);
-    }
-  });
+  worker_.async_connect(to,
+                        [self, rest = std::move(candidates)](const asio::error_code& e) mutable {
+                          if (self->state_ != State::kDialing) return;
+                          if (e && !rest.empty() && !self->dial_timed_out_) {
+                            self->ConnectTo(std::move(rest));
+                          } else {
+                            self->OnWorkerConnected(e);
+                          }
+                        });
 }
 
 void Session::OnWorkerConnected(const asio::error_code& ec) {
@@ -105,16 +106,16 @@ void Session::FailDial(const std::string& why) {
   if (++dial_failures_ < kMaxDialAttempts && shared_->options.clock->Now() < request_.deadline &&
       !shared_->stopping.load()) {
     PWGRID_LOG(shared_->options.logger, LogLevel::kWarn,
-                 absl::StrCat("Failed to connect to browser server for ", remote_, ": ", why,
-                              "; trying another worker"),
-                 {{"workerId", worker_id}});
+               absl::StrCat("Failed to connect to browser server for ", remote_, ": ", why,
+                            "; trying another worker"),
+               {{"workerId", worker_id}});
     Acquire();
     return;
   }
   PWGRID_LOG(shared_->options.logger, LogLevel::kError,
-               absl::StrCat("Connection from ", remote_,
-                            " rejected. Failed to connect to browser server: ", why),
-               {{"workerId", worker_id}});
+             absl::StrCat("Connection from ", remote_,
+                          " rejected. Failed to connect to browser server: ", why),
+             {{"workerId", worker_id}});
   Answer(BrowserServerErrorAnswer());
 }
 
@@ -127,10 +128,11 @@ void Session::OnWorkerResponse(const asio::error_code& ec, size_t n) {
   timer_.cancel();
   const WorkerAnswer answer = ParseWorkerAnswer(std::string_view(worker_head_).substr(0, n));
   if (answer.status != 101) {
-    PWGRID_LOG(shared_->options.logger, LogLevel::kError,
-                 absl::StrCat("Connection from ", remote_,
-                              " rejected. Browser server answered the handshake with ", answer.status),
-                 {{"workerId", lease_.worker().id}});
+    PWGRID_LOG(
+        shared_->options.logger, LogLevel::kError,
+        absl::StrCat("Connection from ", remote_,
+                     " rejected. Browser server answered the handshake with ", answer.status),
+        {{"workerId", lease_.worker().id}});
     lease_.Release();
     shared_->rejected.fetch_add(1, std::memory_order_relaxed);
     ForwardWorkerRefusal(n, answer.framing);
@@ -146,10 +148,11 @@ void Session::StartRelaying(size_t head_len) {
   state_ = State::kRelaying;
   shared_->active.fetch_add(1, std::memory_order_relaxed);
   shared_->total.fetch_add(1, std::memory_order_relaxed);
-  PWGRID_LOG(shared_->options.logger, LogLevel::kInfo, absl::StrCat("New connection from ", remote_),
-               {{"workerId", lease_.worker().id}});
-  PWGRID_LOG(shared_->options.logger, LogLevel::kDebug, absl::StrCat("Proxy connection established (", remote_, " <-> ",
-                                              lease_.worker().endpoint, ")"));
+  PWGRID_LOG(shared_->options.logger, LogLevel::kInfo,
+             absl::StrCat("New connection from ", remote_), {{"workerId", lease_.worker().id}});
+  PWGRID_LOG(shared_->options.logger, LogLevel::kDebug,
+             absl::StrCat("Proxy connection established (", remote_, " <-> ",
+                          lease_.worker().endpoint, ")"));
   // Bytes after the head are the worker's first frames.
   down_frames_.Consume(reinterpret_cast<const unsigned char*>(worker_head_.data()) + head_len,
                        worker_head_.size() - head_len);
@@ -168,14 +171,15 @@ void Session::StartRelaying(size_t head_len) {
     } else {  // the client sent frames before the 101: pass them on first
       self->up_frames_.Consume(reinterpret_cast<const unsigned char*>(self->in_.data()),
                                self->in_.size());
-      asio::async_write(self->worker_, asio::buffer(self->in_), [self](const asio::error_code& e2, size_t) {
-        std::string().swap(self->in_);
-        if (e2) {
-          self->Finish();
-        } else {
-          self->Pump(self->up_);
-        }
-      });
+      asio::async_write(self->worker_, asio::buffer(self->in_),
+                        [self](const asio::error_code& e2, size_t) {
+                          std::string().swap(self->in_);
+                          if (e2) {
+                            self->Finish();
+                          } else {
+                            self->Pump(self->up_);
+                          }
+                        });
     }
   });
 }

@@ -39,9 +39,18 @@ bool ParseContentLength(std::string_view value, size_t* out) {
 
 bool IsDroppedRequestHeader(std::string_view lower_name) {
   static constexpr std::string_view kDropped[] = {
-      "host",          "connection",          "keep-alive",      "proxy-connection",
-      "proxy-authorization", "te",            "trailer",         "transfer-encoding",
-      "content-length", "upgrade",            "authorization",   "cookie",
+      "host",
+      "connection",
+      "keep-alive",
+      "proxy-connection",
+      "proxy-authorization",
+      "te",
+      "trailer",
+      "transfer-encoding",
+      "content-length",
+      "upgrade",
+      "authorization",
+      "cookie",
       "x-forwarded-for",
   };
   return std::find(std::begin(kDropped), std::end(kDropped), lower_name) != std::end(kDropped);

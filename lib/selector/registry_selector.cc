@@ -121,9 +121,9 @@ class RegistrySelector : public Selector, public Lease::Owner {
     absl::MutexLock lock(&mu_);
     const uint64_t ticket = ++next_ticket_;
     if (static_cast<int64_t>(waiters_.size()) >= options_.max_waiting) {
-      ready_.push_back({std::move(done), absl::ResourceExhaustedError(absl::StrCat(
-                                             "more than ", options_.max_waiting,
-                                             " clients are waiting for a worker"))});
+      ready_.push_back({std::move(done), absl::ResourceExhaustedError(
+                                             absl::StrCat("more than ", options_.max_waiting,
+                                                          " clients are waiting for a worker"))});
     } else {
       waiters_.emplace(ticket, Waiter{std::move(request), std::move(done)});
     }
@@ -168,13 +168,13 @@ class RegistrySelector : public Selector, public Lease::Owner {
       absl::StatusOr<bool> sent = registry_->RequestShutdown(reservation.worker.id);
       if (!sent.ok()) {
         PWGRID_LOG(options_.logger, LogLevel::kError,
-                      absl::StrCat("Failed to set shutdown command: ", sent.status().ToString()),
-                      {{"workerId", reservation.worker.id}});
+                   absl::StrCat("Failed to set shutdown command: ", sent.status().ToString()),
+                   {{"workerId", reservation.worker.id}});
       } else if (*sent) {
         PWGRID_LOG(options_.logger, LogLevel::kInfo,
-                      absl::StrCat("Worker has reached session limit (", reservation.lifetime, "/",
-                                   options_.limits.max_lifetime, "). Shutdown command sent."),
-                      {{"workerId", reservation.worker.id}});
+                   absl::StrCat("Worker has reached session limit (", reservation.lifetime, "/",
+                                options_.limits.max_lifetime, "). Shutdown command sent."),
+                   {{"workerId", reservation.worker.id}});
       }
     });
   }
@@ -186,12 +186,12 @@ class RegistrySelector : public Selector, public Lease::Owner {
       absl::Status s = registry_->MarkUnreachable(reservation.worker.id);
       if (s.ok()) {
         PWGRID_LOG(options_.logger, LogLevel::kWarn,
-                      "Browser server unreachable: not selected until its next heartbeat",
-                      {{"workerId", reservation.worker.id}});
+                   "Browser server unreachable: not selected until its next heartbeat",
+                   {{"workerId", reservation.worker.id}});
       } else if (!absl::IsUnimplemented(s)) {
         PWGRID_LOG(options_.logger, LogLevel::kError,
-                      absl::StrCat("Failed to mark a worker unreachable: ", s.ToString()),
-                      {{"workerId", reservation.worker.id}});
+                   absl::StrCat("Failed to mark a worker unreachable: ", s.ToString()),
+                   {{"workerId", reservation.worker.id}});
       }
     });
   }
@@ -219,8 +219,8 @@ class RegistrySelector : public Selector, public Lease::Owner {
     absl::Status s = registry_->Release(r.reservation, r.rollback_lifetime);
     if (s.ok()) return;
     PWGRID_LOG(options_.logger, LogLevel::kError,
-                  absl::StrCat("Failed to release session slot (retrying): ", s.ToString()),
-                  {{"workerId", r.reservation.worker.id}});
+               absl::StrCat("Failed to release session slot (retrying): ", s.ToString()),
+               {{"workerId", r.reservation.worker.id}});
     absl::MutexLock lock(&mu_);
     failed_releases_.push_back(std::move(r));
   }

@@ -1,8 +1,8 @@
 #include "pwgrid/testing/redis_server.h"
 
 #include <arpa/inet.h>
-#include <signal.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,7 +21,7 @@ namespace {
 
 constexpr absl::Duration kStartTimeout = absl::Seconds(10);  // until it answers PING
 constexpr absl::Duration kPingInterval = absl::Milliseconds(20);
-constexpr absl::Duration kStopTimeout = absl::Seconds(5);    // SIGTERM, then SIGKILL
+constexpr absl::Duration kStopTimeout = absl::Seconds(5);  // SIGTERM, then SIGKILL
 
 // A port the kernel just handed out on 127.0.0.1 (free at this moment).
 int FreePort() {
@@ -43,17 +43,14 @@ int FreePort() {
 std::string Render(const internal::RedisValue& v) {
   using T = internal::RedisValue::Type;
   switch (v.type) {
-    case T::kNil:
-      return "(nil)";
-    case T::kInteger:
-      return absl::StrCat(v.integer);
+    case T::kNil: return "(nil)";
+    case T::kInteger: return absl::StrCat(v.integer);
     case T::kArray: {
       std::vector<std::string> parts;
       for (const auto& e : v.elements) parts.push_back(Render(e));
       return absl::StrJoin(parts, "\n");
     }
-    default:
-      return v.str;
+    default: return v.str;
   }
 }
 
@@ -77,8 +74,9 @@ pid_t RedisServer::pid() const { return process_ ? process_->pid() : -1; }
 absl::Status RedisServer::Spawn() {
   const std::string port = absl::StrCat(port_);
   internal::SubprocessOptions spawn;
-  spawn.argv = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning", "--dir", "/tmp"};
+  spawn.argv = {"redis-server", "--port",     port,           "--bind", "127.0.0.1",
+                "--save",       "",           "--appendonly", "no",     "--daemonize",
+                "no",           "--loglevel", "warning",      "--dir",  "/tmp"};
   spawn.stderr_fd = STDERR_FILENO;
   spawn.own_process_group = false;
   absl::StatusOr<std::unique_ptr<internal::Subprocess>> p = internal::Subprocess::Spawn(spawn);

@@ -31,7 +31,8 @@ extern char** environ;
 namespace pwgrid {
 
 absl::Status BrowserServerOptions::Validate() const {
-  if (node_path.empty()) return absl::InvalidArgumentError("BrowserServerOptions.node_path is empty");
+  if (node_path.empty())
+    return absl::InvalidArgumentError("BrowserServerOptions.node_path is empty");
   if (port < 0 || port > 65535) {
     return absl::InvalidArgumentError("BrowserServerOptions.port must be in 0..65535");
   }
@@ -62,7 +63,8 @@ constexpr size_t kMaxReportBytes = 64 * 1024;
 // linked into), "" when unknown.
 std::string LibraryDir() {
   Dl_info info{};
-  if (dladdr(reinterpret_cast<void*>(&DefaultLauncherPath), &info) == 0 || info.dli_fname == nullptr) {
+  if (dladdr(reinterpret_cast<void*>(&DefaultLauncherPath), &info) == 0 ||
+      info.dli_fname == nullptr) {
     return "";
   }
   std::string path = info.dli_fname;
@@ -234,7 +236,8 @@ absl::StatusOr<std::string> ReadLine(int fd, absl::Time deadline) {
   char c;
   while (true) {
     const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
-    if (ms <= 0) return absl::DeadlineExceededError("browser server did not report its endpoint in time");
+    if (ms <= 0)
+      return absl::DeadlineExceededError("browser server did not report its endpoint in time");
     pollfd p{fd, POLLIN, 0};
     int r = poll(&p, 1, static_cast<int>(std::min<int64_t>(ms, 1000)));
     if (r < 0 && errno == EINTR) continue;
@@ -305,7 +308,8 @@ absl::StatusOr<std::unique_ptr<BrowserServer>> LaunchBrowserServer(
   spawn.stdin_fd = in_pipe[0];
   spawn.stdout_fd = out_pipe[1];
   spawn.stderr_fd = err_pipe[1];
-  absl::StatusOr<std::unique_ptr<internal::Subprocess>> process = internal::Subprocess::Spawn(spawn);
+  absl::StatusOr<std::unique_ptr<internal::Subprocess>> process =
+      internal::Subprocess::Spawn(spawn);
   ::close(in_pipe[0]);
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
@@ -314,9 +318,9 @@ absl::StatusOr<std::unique_ptr<BrowserServer>> LaunchBrowserServer(
     if (log_fd >= 0) ::close(log_fd);
     return process.status();
   }
-  auto server = std::make_unique<NodeBrowserServer>(*std::move(process), in_pipe[1],
-                                                    std::make_unique<StderrTail>(err_pipe[0], log_fd),
-                                                    options.stop_timeout);
+  auto server = std::make_unique<NodeBrowserServer>(
+      *std::move(process), in_pipe[1], std::make_unique<StderrTail>(err_pipe[0], log_fd),
+      options.stop_timeout);
   absl::StatusOr<std::string> line = ReadLine(out_pipe[0], absl::Now() + options.start_timeout);
   ::close(out_pipe[0]);
   if (!line.ok()) return server->Failed(line.status());

@@ -35,7 +35,8 @@ class LocalWorkerPool::Impl {
     agent_options.browser_factory = [this] { return TakeBrowser(); };
     std::vector<absl::Status> results(options_.workers);
     for (int i = 0; i < options_.workers; ++i) {
-      PWGRID_ASSIGN_OR_RETURN(std::unique_ptr<WorkerAgent> agent, WorkerAgent::Create(agent_options));
+      PWGRID_ASSIGN_OR_RETURN(std::unique_ptr<WorkerAgent> agent,
+                              WorkerAgent::Create(agent_options));
       agents_.push_back(std::move(agent));
     }
     std::vector<std::thread> starters;
@@ -83,8 +84,10 @@ class LocalWorkerPool::Impl {
       std::unique_ptr<BrowserServer> spare;
       {
         absl::MutexLock lock(&mu_);
-        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || !spares_.empty(); };
-        if (spares_running_) mu_.AwaitWithTimeout(absl::Condition(&ready), options_.browser.start_timeout);
+        auto ready = [this]()
+                         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || !spares_.empty(); };
+        if (spares_running_)
+          mu_.AwaitWithTimeout(absl::Condition(&ready), options_.browser.start_timeout);
         if (spares_.empty()) break;
         spare = std::move(spares_.front());
         spares_.pop_front();
@@ -110,7 +113,7 @@ class LocalWorkerPool::Impl {
         spares_.push_back(std::move(*b));
       } else {
         PWGRID_LOG(options_.agent.logger, LogLevel::kError,
-                      absl::StrCat("Failed to launch a spare browser: ", b.status().ToString()));
+                   absl::StrCat("Failed to launch a spare browser: ", b.status().ToString()));
         mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Seconds(1));
       }
     }

@@ -56,7 +56,8 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Spawn(const SubprocessOp
     if (fds[target] >= 0) {
       posix_spawn_file_actions_adddup2(&fa, fds[target], target);
     } else {
-      posix_spawn_file_actions_addopen(&fa, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY, 0);
+      posix_spawn_file_actions_addopen(&fa, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY,
+                                       0);
     }
   }
   // Hand over stdin, stdout and stderr only: any descriptor of the host (a library cannot know
@@ -77,14 +78,16 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Spawn(const SubprocessOp
   }
   posix_spawnattr_setflags(&attr, flags);
   pid_t pid = 0;
-  const int err = posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(),
-                               options.env ? envp.data() : environ);
+  const int err =
+      posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), options.env ? envp.data() : environ);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (err != 0) {
-    return absl::InternalError(absl::StrCat("starting ", options.argv[0], ": ", std::strerror(err)));
+    return absl::InternalError(
+        absl::StrCat("starting ", options.argv[0], ": ", std::strerror(err)));
   }
-  return std::unique_ptr<Subprocess>(new Subprocess(pid, PidfdOpen(pid), options.own_process_group));
+  return std::unique_ptr<Subprocess>(
+      new Subprocess(pid, PidfdOpen(pid), options.own_process_group));
 }
 
 Subprocess::~Subprocess() {
@@ -97,8 +100,9 @@ bool Subprocess::ReapLocked() {
   int status = 0;
   const pid_t r = ::waitpid(pid_, &status, WNOHANG);
   if (r == pid_) {
-    exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status)
-                                     : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+    exit_status_ = WIFEXITED(status)     ? WEXITSTATUS(status)
+                   : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
+                                         : -1;
   } else if (r < 0 && errno == ECHILD) {
     exit_status_ = -1;  // reaped by someone else (a host with SIGCHLD ignored)
   }

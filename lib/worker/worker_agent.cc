@@ -137,7 +137,8 @@ class WorkerAgent::Impl {
     w->info.id = absl::StrCat(std::string(ToString(options_.browser)), ":",
                               UuidFromEndpoint(browser->ws_endpoint()));
     w->info.browser = options_.browser;
-    w->info.endpoint = internal::RewriteEndpointHost(browser->ws_endpoint(), options_.advertised_host);
+    w->info.endpoint =
+        internal::RewriteEndpointHost(browser->ws_endpoint(), options_.advertised_host);
     w->info.status = WorkerStatus::kAvailable;
     w->info.playwright_version = browser->playwright_version();
     w->info.started_at_ms = absl::ToUnixMillis(options_.clock->Now());
@@ -149,7 +150,7 @@ class WorkerAgent::Impl {
     }
     w->next_heartbeat = options_.clock->Now() + options_.heartbeat_interval;
     PWGRID_LOG(options_.logger, LogLevel::kInfo, "Browser worker is ready to work",
-                  {{"workerId", w->info.id}, {"endpoint", w->info.endpoint}});
+               {{"workerId", w->info.id}, {"endpoint", w->info.endpoint}});
     return w;
   }
 
@@ -160,12 +161,12 @@ class WorkerAgent::Impl {
     absl::Status s = options_.registry->Heartbeat(w.info.id, options_.key_ttl);
     if (absl::IsNotFound(s)) {
       PWGRID_LOG(options_.logger, LogLevel::kWarn, "Worker key expired. Re-registering...",
-                    {{"workerId", w.info.id}});
+                 {{"workerId", w.info.id}});
       s = options_.registry->Register(w.info, options_.key_ttl);
     }
     if (!s.ok()) {
       PWGRID_LOG(options_.logger, LogLevel::kWarn, absl::StrCat("Heartbeat failed: ", s.ToString()),
-                    {{"workerId", w.info.id}});
+                 {{"workerId", w.info.id}});
     }
   }
 
@@ -176,7 +177,7 @@ class WorkerAgent::Impl {
     (void)options_.registry->SetStatus(w.info.id, WorkerStatus::kShuttingDown);
     (void)w.browser->Stop();
     PWGRID_LOG(options_.logger, LogLevel::kInfo, "Worker stopped",
-                  {{"workerId", w.info.id}, {"reason", std::string(ToString(reason))}});
+               {{"workerId", w.info.id}, {"reason", std::string(ToString(reason))}});
     if (options_.replacement == Replacement::kAfterStop && reason != RetireReason::kAgentStop) {
       pending_deregister_.push_back(w.info.id);
       return;
@@ -187,8 +188,8 @@ class WorkerAgent::Impl {
   void Deregister(const std::string& id) {
     absl::Status s = options_.registry->Deregister(id);
     if (!s.ok()) {
-      PWGRID_LOG(options_.logger, LogLevel::kWarn, absl::StrCat("Deregister failed: ", s.ToString()),
-                    {{"workerId", id}});
+      PWGRID_LOG(options_.logger, LogLevel::kWarn,
+                 absl::StrCat("Deregister failed: ", s.ToString()), {{"workerId", id}});
     }
   }
 
@@ -236,9 +237,10 @@ class WorkerAgent::Impl {
         }
       }
       if (retiring) {
-        PWGRID_LOG(options_.logger, LogLevel::kInfo,
-                      absl::StrCat("Recycling worker: ", exited ? "browser_exited" : "shutdown_command"),
-                      {{"workerId", retiring->info.id}});
+        PWGRID_LOG(
+            options_.logger, LogLevel::kInfo,
+            absl::StrCat("Recycling worker: ", exited ? "browser_exited" : "shutdown_command"),
+            {{"workerId", retiring->info.id}});
         if (exited) {
           Retire(*retiring, RetireReason::kBrowserExited);
           absl::MutexLock lock(&mu_);
@@ -283,7 +285,7 @@ class WorkerAgent::Impl {
           current_ = std::move(*fresh);
         } else {
           PWGRID_LOG(options_.logger, LogLevel::kError,
-                        absl::StrCat("Failed to start a browser worker: ", fresh.status().ToString()));
+                     absl::StrCat("Failed to start a browser worker: ", fresh.status().ToString()));
           next_launch_attempt = options_.clock->Now() + options_.restart_backoff;
         }
       }
@@ -304,12 +306,12 @@ class WorkerAgent::Impl {
       const int64_t active = ActiveSessions(w->info.id);
       if (active != w->last_active && active > 0) {
         PWGRID_LOG(options_.logger, LogLevel::kInfo,
-                      absl::StrCat("Draining... ", active, " active connections remaining."),
-                      {{"workerId", w->info.id}});
+                   absl::StrCat("Draining... ", active, " active connections remaining."),
+                   {{"workerId", w->info.id}});
       }
       w->last_active = active;
       if (active == 0 || now >= w->drain_deadline || !w->browser->Running()) {
-        const RetireReason reason = active == 0                ? RetireReason::kDrainComplete
+        const RetireReason reason = active == 0              ? RetireReason::kDrainComplete
                                     : !w->browser->Running() ? RetireReason::kBrowserExited
                                                              : RetireReason::kDrainTimeout;
         Retire(*w, reason);
@@ -340,7 +342,8 @@ class WorkerAgent::Impl {
   std::vector<std::unique_ptr<Worker>> draining_ ABSL_GUARDED_BY(mu_);
 };
 
-absl::StatusOr<std::unique_ptr<WorkerAgent>> WorkerAgent::Create(const WorkerAgentOptions& options) {
+absl::StatusOr<std::unique_ptr<WorkerAgent>> WorkerAgent::Create(
+    const WorkerAgentOptions& options) {
   PWGRID_RETURN_IF_ERROR(options.Validate());
   return std::unique_ptr<WorkerAgent>(new WorkerAgent(std::make_unique<Impl>(options)));
 }
@@ -351,7 +354,9 @@ absl::Status WorkerAgent::Start() { return impl_->Start(); }
 void WorkerAgent::Stop() { impl_->Stop(); }
 std::string WorkerAgent::current_worker_id() const { return impl_->current_worker_id(); }
 int64_t WorkerAgent::replacements() const { return impl_->replacements(); }
-std::optional<RetireReason> WorkerAgent::Wait(absl::Duration timeout) { return impl_->Wait(timeout); }
+std::optional<RetireReason> WorkerAgent::Wait(absl::Duration timeout) {
+  return impl_->Wait(timeout);
+}
 
 std::string_view ToString(RetireReason reason) {
   switch (reason) {

@@ -46,9 +46,8 @@ class FakeWorker::Impl {
       absl::MutexLock lock(&mu_);
       conns_.erase(h);
     });
-    server_.set_message_handler([this](websocketpp::connection_hdl h, WsServer::message_ptr msg) {
-      OnMessage(h, msg);
-    });
+    server_.set_message_handler(
+        [this](websocketpp::connection_hdl h, WsServer::message_ptr msg) { OnMessage(h, msg); });
     server_.listen(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0), ec);
     if (ec) return absl::UnavailableError(ec.message());
     server_.start_accept(ec);

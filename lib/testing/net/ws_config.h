@@ -5,8 +5,8 @@
 #include "lib/common/internal.h"
 
 #include <websocketpp/client.hpp>
-#include <websocketpp/config/asio_no_tls_client.hpp>
 #include <websocketpp/config/asio_no_tls.hpp>
+#include <websocketpp/config/asio_no_tls_client.hpp>
 #include <websocketpp/server.hpp>
 
 namespace pwgrid::testing::internal {

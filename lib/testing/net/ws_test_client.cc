@@ -76,7 +76,8 @@ class WsTestClient::Impl {
   absl::Status Send(const std::string& data, bool binary) {
     websocketpp::lib::error_code ec;
     client_.send(con_->get_handle(), data,
-                 binary ? websocketpp::frame::opcode::binary : websocketpp::frame::opcode::text, ec);
+                 binary ? websocketpp::frame::opcode::binary : websocketpp::frame::opcode::text,
+                 ec);
     if (ec) return absl::FailedPreconditionError(ec.message());
     return absl::OkStatus();
   }
