@@ -31,6 +31,14 @@ void Session::Pump(Pipe& p) {
         Finish();
       } else {
         p.begin += n;
+        // The worker is gone and the client has answered its close frame (the 1011 the relay
+        // sent, or the worker's own): the close handshake is over, nothing is left to relay.
+        // Without this the relay would wait linger_timeout for a client that waits for it.
+        if (p.to_worker && p.begin == p.end && down_.ended && up_frames_.close_seen() &&
+            up_frames_.at_boundary()) {
+          Finish();
+          return;
+        }
         continue;
       }
       return;
@@ -76,8 +84,8 @@ void Session::UpEnded() {
   up_.ended = true;
   if (!up_frames_.close_seen()) {
     PWGRID_LOG(shared_->options.logger, LogLevel::kDebug,
-                 absl::StrCat("Client ", remote_, " closed the connection without a close frame"),
-                 {{"workerId", lease_.worker().id}});
+               absl::StrCat("Client ", remote_, " closed the connection without a close frame"),
+               {{"workerId", lease_.worker().id}});
   }
   asio::error_code ignored;
   worker_.shutdown(tcp::socket::shutdown_send, ignored);
@@ -105,10 +113,12 @@ void Session::DownEnded() {
     }
   };
   if (!up_.ended && !down_frames_.close_seen() && down_frames_.at_boundary()) {
-    PWGRID_LOG(shared_->options.logger, LogLevel::kWarn, "Browser server closed the connection without a close frame",
-                 {{"workerId", lease_.worker().id}});
+    PWGRID_LOG(shared_->options.logger, LogLevel::kWarn,
+               "Browser server closed the connection without a close frame",
+               {{"workerId", lease_.worker().id}});
     out_ = ServerCloseFrame(1011, "browser server closed the connection");
-    asio::async_write(client_, asio::buffer(out_), [after](const asio::error_code&, size_t) { after(); });
+    asio::async_write(client_, asio::buffer(out_),
+                      [after](const asio::error_code&, size_t) { after(); });
   } else {
     after();
   }
@@ -119,8 +129,8 @@ void Session::Linger() {
   if (state_ == State::kFinished) return;
   state_ = State::kClosing;
   auto self = shared_from_this();
-  linger_.expires_after(std::chrono::microseconds(
-      absl::ToInt64Microseconds(shared_->options.linger_timeout)));
+  linger_.expires_after(
+      std::chrono::microseconds(absl::ToInt64Microseconds(shared_->options.linger_timeout)));
   linger_.async_wait([self](const asio::error_code& ec) {
     if (!ec) self->Finish();
   });
