@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "lib/common/log_util.h"
 #include "lib/common/status_util.h"
+#include "lib/registry/listener_set.h"
 #include "lib/registry/selection_core.h"
 #include "pwgrid/selection_policy.h"
 #include "pwgrid/worker_registry.h"
@@ -152,17 +153,8 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
     return absl::OkStatus();
   }
 
-  int64_t Watch(RegistryListener listener) override {
-    absl::WriterMutexLock lock(&listeners_mu_);
-    const int64_t id = ++next_watch_;
-    listeners_.emplace(id, std::move(listener));
-    return id;
-  }
-
-  void Unwatch(int64_t watch_id) override {
-    absl::WriterMutexLock lock(&listeners_mu_);  // waits for listeners running now
-    listeners_.erase(watch_id);
-  }
+  int64_t Watch(RegistryListener listener) override { return listeners_.Add(std::move(listener)); }
+  void Unwatch(int64_t watch_id) override { listeners_.Remove(watch_id); }
 
  private:
   struct Record {
@@ -209,10 +201,7 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
     return out;
   }
 
-  void Notify(const RegistryEvent& event) {
-    absl::ReaderMutexLock lock(&listeners_mu_);
-    for (const auto& [id, listener] : listeners_) listener(event);
-  }
+  void Notify(const RegistryEvent& event) { listeners_.Notify(event); }
 
   const RegistryOptions options_;
   absl::Mutex mu_;
@@ -221,9 +210,7 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
   absl::Time next_reap_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::vector<internal::LoadView> views_ ABSL_GUARDED_BY(mu_);  // Reserve()'s scratch space
 
-  absl::Mutex listeners_mu_;
-  std::map<int64_t, RegistryListener> listeners_ ABSL_GUARDED_BY(listeners_mu_);
-  int64_t next_watch_ ABSL_GUARDED_BY(listeners_mu_) = 0;
+  internal::ListenerSet listeners_;
 };
 
 }  // namespace

@@ -1,0 +1,62 @@
+// Every Redis key and channel name of pwgrid, defined once: the C++ code uses the constants, and
+// the Lua scripts get them as locals of a generated prelude (LuaKeyPrelude(), prepended to every
+// script), so a name cannot differ between the two. Internal header.
+//
+// Upstream's keys (playwright-distributed v0.3; their shapes must not change):
+//   worker:<browser>:<uuid>       hash of a worker (id, browserType, endpoint, status, startedAt,
+//                                 lastHeartbeat; pwgrid adds playwrightVersion), with a TTL
+//   worker:cmd:<browser>:<uuid>   string "shutdown" with a TTL; also the channel it is
+//                                 published on
+//   cluster:active_connections    hash worker id -> sessions open now
+//   cluster:lifetime_connections  hash worker id -> sessions ever reserved
+// pwgrid's own:
+//   pwgrid:leases                 sorted set "<workerId>|<leaseId>" scored by expiry (Redis ms)
+//   pwgrid:capacity               channel: a slot was released or a worker became available
+//   pwgrid:unreachable            hash worker id -> its lastHeartbeat when a proxy could not
+//                                 reach it; not selected while that field is unchanged
+//   pwgrid:reindex-lock           string: the proxy that re-indexes everything this period
+//
+// The selection index (so that a selection costs O(log N) instead of upstream's scan of every
+// worker). Per browser type B:
+//   pwgrid:idx:B       sorted set of the workers believed alive and available, scored
+//                      -lifetime * 2^21 + min(active, 2^21 - 1): best first (highest lifetime,
+//                      then fewest active, then smallest id, which is the set's own tie order);
+//   pwgrid:known:B     set of B's entries in the active hash (upstream's N for the margin);
+//   pwgrid:draining:B  set of B's workers believed alive and not available (the recycle stagger).
+// `pwgrid:indexed` counts the active hash's entries the index has seen. Every script keeps all
+// of it up to date. A writer that bypasses them (upstream's worker registering itself) changes
+// HLEN of the active hash; selection notices the difference and asks for a full re-index first.
+// Selection re-reads the authoritative hashes of each candidate it looks at and repairs entries
+// that disagree, so stale entries (a worker whose key expired) cost one visit each.
+#ifndef PWGRID_LIB_REDIS_KEYS_H_
+#define PWGRID_LIB_REDIS_KEYS_H_
+
+#include "lib/common/internal.h"
+
+#include <string>
+
+namespace pwgrid::internal {
+
+inline constexpr char kWorkerKeyPrefix[] = "worker:";
+inline constexpr char kCommandKeyPrefix[] = "worker:cmd:";
+inline constexpr char kCommandPattern[] = "worker:cmd:*";
+inline constexpr char kActiveHash[] = "cluster:active_connections";
+inline constexpr char kLifetimeHash[] = "cluster:lifetime_connections";
+inline constexpr char kLeasesKey[] = "pwgrid:leases";
+inline constexpr char kCapacityChannel[] = "pwgrid:capacity";
+inline constexpr char kUnreachableHash[] = "pwgrid:unreachable";
+inline constexpr char kReindexLock[] = "pwgrid:reindex-lock";
+inline constexpr char kIndexedKey[] = "pwgrid:indexed";
+inline constexpr char kIndexPrefix[] = "pwgrid:idx:";
+inline constexpr char kKnownPrefix[] = "pwgrid:known:";
+inline constexpr char kDrainingPrefix[] = "pwgrid:draining:";
+
+// The TTL a worker's key gets when it is set shutting-down, as upstream's graceful shutdown.
+inline constexpr int kShuttingDownTtlSeconds = 10;
+
+// The names above as Lua locals (local ACTIVE = 'cluster:active_connections', …), one per line.
+std::string LuaKeyPrelude();
+
+}  // namespace pwgrid::internal
+
+#endif  // PWGRID_LIB_REDIS_KEYS_H_

@@ -1,0 +1,7 @@
+-- ARGV = {workerId, leaseId, rollbackLifetime (0|1)}. Returns 1 when the lease was live.
+if redis.call('ZREM', LEASES, ARGV[1] .. '|' .. ARGV[2]) == 0 then return 0 end
+decr(ACTIVE, ARGV[1])
+if ARGV[3] == '1' then decr(LIFETIME, ARGV[1]) end
+rescore(ARGV[1])
+redis.call('PUBLISH', CAPACITY, ARGV[1])
+return 1

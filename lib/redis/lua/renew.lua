@@ -1,0 +1,28 @@
+-- ARGV = {leaseTtlMs, afterReconnect (0|1), workerId1, leaseId1, workerId2, leaseId2, ...}.
+-- Extends live leases. A lease Redis no longer has (a restart lost it, or it expired while this
+-- proxy was stalled) is written again and counted again, as long as its worker still has an
+-- active entry; right after a reconnect (afterReconnect = 1: Redis may have lost everything) the
+-- entry is created too, so that the worker, when it registers again, counts its live sessions.
+-- Returns how many were restored.
+local now = now_ms()
+local expiry = now + tonumber(ARGV[1])
+local restored = 0
+for i = 3, #ARGV, 2 do
+  local wid = ARGV[i]
+  local m = wid .. '|' .. ARGV[i + 1]
+  if redis.call('ZSCORE', LEASES, m) then
+    redis.call('ZADD', LEASES, expiry, m)
+  else
+    if ARGV[2] == '1' and redis.call('HSETNX', ACTIVE, wid, 0) == 1 then
+      redis.call('INCR', INDEXED)
+      redis.call('HSETNX', LIFETIME, wid, 0)
+    end
+    if redis.call('HEXISTS', ACTIVE, wid) == 1 then
+      redis.call('ZADD', LEASES, expiry, m)
+      redis.call('HINCRBY', ACTIVE, wid, 1)
+      rescore(wid)
+      restored = restored + 1
+    end
+  end
+end
+return restored
