@@ -96,7 +96,6 @@ int main(int argc, char** argv) {
   }
 
   WorkerAgentOptions agent_options;
-  agent_options.registry = registry->get();
   agent_options.browser = config.browser;
   agent_options.heartbeat_interval = absl::Seconds(config.heartbeat_interval_s);
   agent_options.key_ttl = absl::Seconds(config.redis_key_ttl_s);
@@ -114,9 +113,9 @@ int main(int argc, char** argv) {
   browser.port = config.port;
   browser.headless = config.headless;
   browser.log_path = config.browser_log;
-  agent_options.browser_factory = [browser] { return LaunchBrowserServer(browser); };
   agent_options.launch_timeout = browser.start_timeout;
-  absl::StatusOr<std::unique_ptr<WorkerAgent>> agent = WorkerAgent::Create(agent_options);
+  absl::StatusOr<std::unique_ptr<WorkerAgent>> agent = WorkerAgent::Create(
+      registry->get(), [browser] { return LaunchBrowserServer(browser); }, agent_options);
   if (!agent.ok()) {
     std::fprintf(stderr, "Configuration validation failed:\n  %s\n",
                  std::string(agent.status().message()).c_str());

@@ -37,14 +37,13 @@ struct FaultyGrid {
     relay = Relay::Create(ro, selector.get()).value();
     REQUIRE(relay->Start().ok());
     WorkerAgentOptions ao;
-    ao.registry = &faulty;
-    ao.browser_factory = []() -> absl::StatusOr<std::unique_ptr<BrowserServer>> {
+    BrowserFactory factory = []() -> absl::StatusOr<std::unique_ptr<BrowserServer>> {
       PWGRID_ASSIGN_OR_REQUIRE(auto w, testing::FakeWorker::Start());
       return std::unique_ptr<BrowserServer>(std::move(w));
     };
     ao.heartbeat_interval = absl::Milliseconds(20);
     ao.key_ttl = absl::Seconds(30);  // failed heartbeats never let it expire here
-    agent = WorkerAgent::Create(ao).value();
+    agent = WorkerAgent::Create(&faulty, factory, ao).value();
   }
   ~FaultyGrid() {
     agent->Stop();

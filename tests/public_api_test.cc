@@ -36,6 +36,9 @@ TEST_CASE("public API is usable from this language standard") {
   CHECK(absl::IsInvalidArgument(bad.Validate()));
   CHECK(absl::IsInvalidArgument(pwgrid::Relay::Create(pwgrid::RelayOptions{}, nullptr).status()));
   pwgrid::WorkerAgentOptions agent;
+  CHECK(agent.Validate().ok());  // collaborators are Create() arguments, not options
+  CHECK(absl::IsInvalidArgument(pwgrid::WorkerAgent::Create(nullptr, {}, agent).status()));
+  agent.key_ttl = agent.heartbeat_interval;  // below 3 x heartbeat_interval
   CHECK(absl::IsInvalidArgument(agent.Validate()));
   CHECK(pwgrid::SystemClock()->Now() > absl::UnixEpoch());
 }

@@ -364,13 +364,12 @@ TEST_CASE("restart after recycle keeps the retired worker registered through a s
   std::vector<std::string> during_launch;  // "<status> <pttl>" of the old key at each launch
   int launches = 0;
   WorkerAgentOptions o;
-  o.registry = registry.get();
   o.heartbeat_interval = absl::Milliseconds(100);
   o.key_ttl = absl::Milliseconds(500);
   o.launch_timeout = absl::Seconds(30);
   o.restart_backoff = absl::Milliseconds(50);
   o.replacement = Replacement::kAfterStop;
-  o.browser_factory = [&]() -> absl::StatusOr<std::unique_ptr<BrowserServer>> {
+  BrowserFactory factory = [&]() -> absl::StatusOr<std::unique_ptr<BrowserServer>> {
     absl::MutexLock lock(&mu);
     if (!old_id.empty()) {
       absl::StatusOr<std::string> status = Server().Call({"HGET", "worker:" + old_id, "status"});
@@ -380,7 +379,8 @@ TEST_CASE("restart after recycle keeps the retired worker registered through a s
     if (++launches == 2) return absl::InternalError("the first relaunch fails");
     return std::make_unique<StubBrowser>();
   };
-  absl::StatusOr<std::unique_ptr<WorkerAgent>> agent = WorkerAgent::Create(o);
+  absl::StatusOr<std::unique_ptr<WorkerAgent>> agent =
+      WorkerAgent::Create(registry.get(), factory, o);
   PWGRID_REQUIRE_OK(agent.status());
   PWGRID_REQUIRE_OK((*agent)->Start());
   {

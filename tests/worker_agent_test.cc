@@ -48,8 +48,7 @@ struct Fixture {
     ro.clock = &clock;
     registry = *NewInMemoryWorkerRegistry(ro);
     WorkerAgentOptions o;
-    o.registry = registry.get();
-    o.browser_factory = [this]() -> absl::StatusOr<std::unique_ptr<BrowserServer>> {
+    BrowserFactory factory = [this]() -> absl::StatusOr<std::unique_ptr<BrowserServer>> {
       auto b = std::make_unique<FakeBrowser>();
       absl::MutexLock lock(&mu);
       browsers.push_back(b.get());
@@ -62,7 +61,7 @@ struct Fixture {
     o.drain_timeout = drain_timeout;
     o.replacement = replacement;
     o.clock = &clock;
-    agent = *WorkerAgent::Create(o);
+    agent = *WorkerAgent::Create(registry.get(), factory, o);
   }
 
   FakeBrowser* browser(size_t i) {

@@ -24,7 +24,8 @@ struct LocalPoolOptions {
   int workers = 2;               // 1..64
   int spare_browsers = 1;        // browsers launched ahead for replacements, 0..8
   BrowserServerOptions browser;  // how each browser is launched
-  // Used for every agent; its registry and browser_factory fields are filled in by the pool.
+  // Used for every agent (the registry and the browser factory are the pool's; agent.browser is
+  // taken from browser.browser).
   WorkerAgentOptions agent;
 
   absl::Status Validate() const;

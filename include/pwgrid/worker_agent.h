@@ -17,7 +17,8 @@
 // retired the same way without waiting for its sessions.
 //
 // Thread-safety: Start, Stop and the accessors are thread-safe. The agent owns one thread.
-// Ownership: the registry, clock and logger are borrowed and must outlive the agent.
+// Ownership: the registry (a Create() argument), clock and logger are borrowed and must outlive
+// the agent.
 #ifndef PWGRID_WORKER_AGENT_H_
 #define PWGRID_WORKER_AGENT_H_
 
@@ -60,14 +61,12 @@ enum class RetireReason {
 std::string_view ToString(RetireReason reason);
 
 struct WorkerAgentOptions {
-  WorkerRegistry* registry = nullptr;  // required; must outlive the agent
-  BrowserFactory browser_factory;      // required
   BrowserType browser = BrowserType::kChromium;
   absl::Duration heartbeat_interval = absl::Seconds(5);  // > 0
   absl::Duration key_ttl = absl::Seconds(60);            // >= 3 x heartbeat_interval
   absl::Duration drain_timeout = absl::Minutes(5);       // >= 0
   absl::Duration restart_backoff = absl::Seconds(1);     // wait after a failed launch, > 0
-  // The longest a browser_factory call may take (its own start timeout), > 0. With kAfterStop a
+  // The longest a call of the browser factory may take (its own start timeout), > 0. With kAfterStop a
   // retired worker stays registered as shutting-down for key_ttl + launch_timeout while its
   // replacement launches, so every proxy keeps seeing a recycle in progress until the
   // replacement is registered (or the launch fails, which deregisters it at once).
@@ -84,7 +83,12 @@ struct WorkerAgentOptions {
 
 class WorkerAgent {
  public:
-  static absl::StatusOr<std::unique_ptr<WorkerAgent>> Create(const WorkerAgentOptions& options);
+  // `registry` (borrowed, must outlive the agent) is where the workers are registered;
+  // `browser_factory` launches each worker's browser. InvalidArgument: null registry, empty
+  // factory or bad options.
+  static absl::StatusOr<std::unique_ptr<WorkerAgent>> Create(WorkerRegistry* registry,
+                                                             BrowserFactory browser_factory,
+                                                             const WorkerAgentOptions& options);
   ~WorkerAgent();  // Stop()
   WorkerAgent(const WorkerAgent&) = delete;
   WorkerAgent& operator=(const WorkerAgent&) = delete;

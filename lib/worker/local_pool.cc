@@ -30,13 +30,12 @@ class LocalWorkerPool::Impl {
 
   absl::Status Start() {
     WorkerAgentOptions agent_options = options_.agent;
-    agent_options.registry = registry_;
-    agent_options.browser = options_.browser.browser;
-    agent_options.browser_factory = [this] { return TakeBrowser(); };
+    agent_options.browser = options_.browser.browser;  // what the browsers are
     std::vector<absl::Status> results(options_.workers);
     for (int i = 0; i < options_.workers; ++i) {
       PWGRID_ASSIGN_OR_RETURN(std::unique_ptr<WorkerAgent> agent,
-                              WorkerAgent::Create(agent_options));
+                              WorkerAgent::Create(
+                                  registry_, [this] { return TakeBrowser(); }, agent_options));
       agents_.push_back(std::move(agent));
     }
     std::vector<std::thread> starters;
@@ -133,10 +132,7 @@ absl::StatusOr<std::unique_ptr<LocalWorkerPool>> LocalWorkerPool::Create(
     WorkerRegistry* registry, const LocalPoolOptions& options) {
   if (registry == nullptr) return absl::InvalidArgumentError("registry is null");
   PWGRID_RETURN_IF_ERROR(options.Validate());
-  WorkerAgentOptions check = options.agent;
-  check.registry = registry;
-  check.browser_factory = [] { return absl::StatusOr<std::unique_ptr<BrowserServer>>(nullptr); };
-  PWGRID_RETURN_IF_ERROR(check.Validate());
+  PWGRID_RETURN_IF_ERROR(options.agent.Validate());
   return std::unique_ptr<LocalWorkerPool>(
       new LocalWorkerPool(std::make_unique<Impl>(registry, options)));
 }

@@ -16,10 +16,6 @@
 namespace pwgrid {
 
 absl::Status WorkerAgentOptions::Validate() const {
-  if (registry == nullptr) return absl::InvalidArgumentError("WorkerAgentOptions.registry is null");
-  if (!browser_factory) {
-    return absl::InvalidArgumentError("WorkerAgentOptions.browser_factory is empty");
-  }
   if (heartbeat_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("heartbeat_interval must be positive");
   }
@@ -58,7 +54,8 @@ std::string UuidFromEndpoint(const std::string& endpoint) {
 
 class WorkerAgent::Impl {
  public:
-  explicit Impl(const WorkerAgentOptions& options) : options_(options) {}
+  Impl(WorkerRegistry* registry, BrowserFactory browser_factory, const WorkerAgentOptions& options)
+      : registry_(registry), browser_factory_(std::move(browser_factory)), options_(options) {}
   ~Impl() { Stop(); }
 
   absl::Status Start() {
@@ -78,7 +75,7 @@ class WorkerAgent::Impl {
       absl::MutexLock lock(&mu_);
       current_ = std::move(first);
     }
-    watch_id_ = options_.registry->Watch([this](const RegistryEvent& event) {
+    watch_id_ = registry_->Watch([this](const RegistryEvent& event) {
       if (event.kind != RegistryEvent::Kind::kShutdownRequested) return;
       absl::MutexLock lock(&mu_);
       wake_ = true;
@@ -94,7 +91,7 @@ class WorkerAgent::Impl {
       stop_ = true;
     }
     if (thread_.joinable()) thread_.join();
-    if (watch_id_ != 0) options_.registry->Unwatch(watch_id_);
+    if (watch_id_ != 0) registry_->Unwatch(watch_id_);
     std::vector<std::unique_ptr<Worker>> all;
     {
       absl::MutexLock lock(&mu_);
@@ -132,7 +129,7 @@ class WorkerAgent::Impl {
   };
 
   absl::StatusOr<std::unique_ptr<Worker>> LaunchWorker() {
-    PWGRID_ASSIGN_OR_RETURN(std::unique_ptr<BrowserServer> browser, options_.browser_factory());
+    PWGRID_ASSIGN_OR_RETURN(std::unique_ptr<BrowserServer> browser, browser_factory_());
     auto w = std::make_unique<Worker>();
     w->info.id = absl::StrCat(std::string(ToString(options_.browser)), ":",
                               UuidFromEndpoint(browser->ws_endpoint()));
@@ -143,7 +140,7 @@ class WorkerAgent::Impl {
     w->info.playwright_version = browser->playwright_version();
     w->info.started_at_ms = absl::ToUnixMillis(options_.clock->Now());
     w->browser = std::move(browser);
-    absl::Status s = options_.registry->Register(w->info, options_.key_ttl);
+    absl::Status s = registry_->Register(w->info, options_.key_ttl);
     if (!s.ok()) {
       (void)w->browser->Stop();
       return s;
@@ -158,11 +155,11 @@ class WorkerAgent::Impl {
   void HeartbeatIfDue(Worker& w, absl::Time now) {
     if (now < w.next_heartbeat) return;
     w.next_heartbeat = now + options_.heartbeat_interval;
-    absl::Status s = options_.registry->Heartbeat(w.info.id, options_.key_ttl);
+    absl::Status s = registry_->Heartbeat(w.info.id, options_.key_ttl);
     if (absl::IsNotFound(s)) {
       PWGRID_LOG(options_.logger, LogLevel::kWarn, "Worker key expired. Re-registering...",
                  {{"workerId", w.info.id}});
-      s = options_.registry->Register(w.info, options_.key_ttl);
+      s = registry_->Register(w.info, options_.key_ttl);
     }
     if (!s.ok()) {
       PWGRID_LOG(options_.logger, LogLevel::kWarn, absl::StrCat("Heartbeat failed: ", s.ToString()),
@@ -174,7 +171,7 @@ class WorkerAgent::Impl {
   // worker stays registered as shutting-down until its replacement is registered, so that other
   // proxies see a recycle in progress (the recycle stagger of selection_policy.h) meanwhile.
   void Retire(Worker& w, RetireReason reason) {
-    (void)options_.registry->SetStatus(w.info.id, WorkerStatus::kShuttingDown);
+    (void)registry_->SetStatus(w.info.id, WorkerStatus::kShuttingDown);
     (void)w.browser->Stop();
     PWGRID_LOG(options_.logger, LogLevel::kInfo, "Worker stopped",
                {{"workerId", w.info.id}, {"reason", std::string(ToString(reason))}});
@@ -186,7 +183,7 @@ class WorkerAgent::Impl {
   }
 
   void Deregister(const std::string& id) {
-    absl::Status s = options_.registry->Deregister(id);
+    absl::Status s = registry_->Deregister(id);
     if (!s.ok()) {
       PWGRID_LOG(options_.logger, LogLevel::kWarn,
                  absl::StrCat("Deregister failed: ", s.ToString()), {{"workerId", id}});
@@ -200,7 +197,7 @@ class WorkerAgent::Impl {
   }
 
   int64_t ActiveSessions(const std::string& id) {
-    absl::StatusOr<std::vector<WorkerLoad>> snap = options_.registry->Snapshot();
+    absl::StatusOr<std::vector<WorkerLoad>> snap = registry_->Snapshot();
     if (!snap.ok()) return -1;
     for (const WorkerLoad& l : *snap) {
       if (l.info.id == id) return l.active;
@@ -228,7 +225,7 @@ class WorkerAgent::Impl {
         // out of selection until it is retired.
         const bool running = current_->browser->Running();
         if (running) HeartbeatIfDue(*current_, now);
-        absl::StatusOr<bool> cmd = options_.registry->TakeShutdownCommand(current_->info.id);
+        absl::StatusOr<bool> cmd = registry_->TakeShutdownCommand(current_->info.id);
         const bool recycle = cmd.ok() && *cmd;
         if (recycle || !running) {
           exited = !recycle;
@@ -247,7 +244,7 @@ class WorkerAgent::Impl {
           finished_reason_ = RetireReason::kBrowserExited;
         } else {
           retiring->info.status = WorkerStatus::kDraining;
-          (void)options_.registry->SetStatus(retiring->info.id, WorkerStatus::kDraining);
+          (void)registry_->SetStatus(retiring->info.id, WorkerStatus::kDraining);
           retiring->drain_deadline = now + options_.drain_timeout;
           absl::MutexLock lock(&mu_);
           draining_.push_back(std::move(retiring));
@@ -274,7 +271,7 @@ class WorkerAgent::Impl {
         // The retired worker's key (shutting-down gave it a short TTL) must outlive the launch,
         // however slow: until the replacement registers, the recycle is still in progress.
         for (const std::string& id : pending_deregister_) {
-          (void)options_.registry->Heartbeat(id, options_.key_ttl + options_.launch_timeout);
+          (void)registry_->Heartbeat(id, options_.key_ttl + options_.launch_timeout);
         }
         absl::StatusOr<std::unique_ptr<Worker>> fresh = LaunchWorker();
         // Either way the recycle is over: with a replacement registered, or with none coming
@@ -325,6 +322,8 @@ class WorkerAgent::Impl {
     for (auto& w : keep) draining_.push_back(std::move(w));
   }
 
+  WorkerRegistry* const registry_;
+  const BrowserFactory browser_factory_;
   const WorkerAgentOptions options_;
   int64_t watch_id_ = 0;
   std::thread thread_;
@@ -343,9 +342,12 @@ class WorkerAgent::Impl {
 };
 
 absl::StatusOr<std::unique_ptr<WorkerAgent>> WorkerAgent::Create(
-    const WorkerAgentOptions& options) {
+    WorkerRegistry* registry, BrowserFactory browser_factory, const WorkerAgentOptions& options) {
+  if (registry == nullptr) return absl::InvalidArgumentError("WorkerAgent: registry is null");
+  if (!browser_factory) return absl::InvalidArgumentError("WorkerAgent: browser_factory is empty");
   PWGRID_RETURN_IF_ERROR(options.Validate());
-  return std::unique_ptr<WorkerAgent>(new WorkerAgent(std::make_unique<Impl>(options)));
+  return std::unique_ptr<WorkerAgent>(
+      new WorkerAgent(std::make_unique<Impl>(registry, std::move(browser_factory), options)));
 }
 
 WorkerAgent::WorkerAgent(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
