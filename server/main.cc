@@ -24,6 +24,11 @@
 
 namespace {
 
+// Embedded mode: the registry is in this process, so heartbeats cost nothing; frequent ones let a
+// crashed browser be noticed (and replaced) within a second.
+constexpr absl::Duration kEmbeddedHeartbeatInterval = absl::Seconds(1);
+constexpr absl::Duration kEmbeddedKeyTtl = absl::Seconds(5);
+
 int Fail(const std::string& message) {
   std::fprintf(stderr, "pwgrid-server: %s\n", message.c_str());
   return 1;
@@ -108,8 +113,8 @@ int main(int argc, char** argv) {
     pool_options.browser.node_path = config.node_path;
     pool_options.browser.launcher_path = config.launcher_path;
     pool_options.browser.log_path = config.browser_log;
-    pool_options.agent.heartbeat_interval = absl::Seconds(1);
-    pool_options.agent.key_ttl = absl::Seconds(5);
+    pool_options.agent.heartbeat_interval = kEmbeddedHeartbeatInterval;
+    pool_options.agent.key_ttl = kEmbeddedKeyTtl;
     pool_options.agent.drain_timeout = absl::Seconds(config.drain_timeout_s);
     pool_options.agent.logger = &logger;
     absl::StatusOr<std::unique_ptr<LocalWorkerPool>> created =

@@ -66,8 +66,10 @@ struct WorkerAgentOptions {
   absl::Duration key_ttl = absl::Seconds(60);            // >= 3 x heartbeat_interval
   absl::Duration drain_timeout = absl::Minutes(5);       // >= 0
   absl::Duration restart_backoff = absl::Seconds(1);     // wait after a failed launch, > 0
-  // The longest a call of the browser factory may take (its own start timeout), > 0. With kAfterStop a
-  // retired worker stays registered as shutting-down for key_ttl + launch_timeout while its
+  // How often a draining worker's active count is read while it drains, > 0.
+  absl::Duration drain_poll_interval = absl::Milliseconds(100);
+  // The longest a call of the browser factory may take (its own start timeout), > 0. With
+  // kAfterStop a retired worker stays registered as shutting-down for key_ttl + launch_timeout while its
   // replacement launches, so every proxy keeps seeing a recycle in progress until the
   // replacement is registered (or the launch fails, which deregisters it at once).
   absl::Duration launch_timeout = absl::Seconds(60);

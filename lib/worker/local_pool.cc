@@ -13,6 +13,14 @@
 #include "lib/common/status_util.h"
 
 namespace pwgrid {
+namespace {
+
+// The spare thread looks whether a spare is missing at least this often, and waits this long
+// after a failed launch before it tries again.
+constexpr absl::Duration kSpareCheckInterval = absl::Seconds(1);
+constexpr absl::Duration kSpareRetryDelay = absl::Seconds(1);
+
+}  // namespace
 
 absl::Status LocalPoolOptions::Validate() const {
   if (workers < 1 || workers > 64) return absl::InvalidArgumentError("workers must be in 1..64");
@@ -103,7 +111,7 @@ class LocalWorkerPool::Impl {
       auto wanted = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return stop_ || static_cast<int>(spares_.size()) < options_.spare_browsers;
       };
-      mu_.AwaitWithTimeout(absl::Condition(&wanted), absl::Seconds(1));
+      mu_.AwaitWithTimeout(absl::Condition(&wanted), kSpareCheckInterval);
       if (stop_ || static_cast<int>(spares_.size()) >= options_.spare_browsers) continue;
       mu_.Unlock();
       absl::StatusOr<std::unique_ptr<BrowserServer>> b = LaunchBrowserServer(options_.browser);
@@ -113,7 +121,7 @@ class LocalWorkerPool::Impl {
       } else {
         PWGRID_LOG(options_.agent.logger, LogLevel::kError,
                    absl::StrCat("Failed to launch a spare browser: ", b.status().ToString()));
-        mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Seconds(1));
+        mu_.AwaitWithTimeout(absl::Condition(&stop_), kSpareRetryDelay);
       }
     }
   }

@@ -25,6 +25,9 @@ absl::Status WorkerAgentOptions::Validate() const {
   if (drain_timeout < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("drain_timeout must not be negative");
   }
+  if (drain_poll_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("drain_poll_interval must be positive");
+  }
   if (restart_backoff <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("restart_backoff must be positive");
   }
@@ -210,8 +213,8 @@ class WorkerAgent::Impl {
     while (true) {
       {
         absl::MutexLock lock(&mu_);
-        const absl::Duration wait =
-            draining_.empty() && current_ ? options_.heartbeat_interval : absl::Milliseconds(100);
+        const absl::Duration wait = draining_.empty() && current_ ? options_.heartbeat_interval
+                                                                  : options_.drain_poll_interval;
         auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return wake_ || stop_; };
         mu_.AwaitWithTimeout(absl::Condition(&woken), std::min(wait, options_.heartbeat_interval));
         wake_ = false;
