@@ -52,7 +52,11 @@ TEST_CASE("a released lease stays released while renewals run (connect churn)") 
   RedisRegistryOptions o = Options();
   o.lease_ttl = absl::Seconds(1);  // renewed every 333 ms: several renewals during the churn
   o.logger = &log;
-  std::unique_ptr<WorkerRegistry> registry = NewRegistry(o);
+  RenewalCounter renewals;
+  internal::RedisRegistryTestHooks hooks;
+  hooks.after_renewal = renewals.Hook();
+  std::unique_ptr<WorkerRegistry> registry =
+      internal::NewRedisWorkerRegistryWithHooks(o, hooks).value();
   PWGRID_REQUIRE_OK(registry->Register(TestWorker("chromium:1"), absl::Seconds(60)));
   // 4 clients each opening and closing sessions back to back for 3 s, as 4 x 10,000 connect+close
   // in a row do: every renewal snapshot holds leases that are being released.
@@ -74,7 +78,9 @@ TEST_CASE("a released lease stays released while renewals run (connect churn)") 
   MESSAGE(sessions.load() << " sessions");
   // Redis lost nothing, so a renewal that "restored" a lease re-created a released one.
   CHECK(log.restored() == 0);
-  absl::SleepFor(absl::Milliseconds(400));  // > one renewal interval, < the lease TTL
+  // Two more renewal rounds: one that began after the last release has completed. (Bound: the
+  // renewal period is lease_ttl / 3; 10 s is ample slack.)
+  REQUIRE(renewals.WaitForMore(2, absl::Seconds(10)));
   CHECK(Call({"ZCARD", "pwgrid:leases"}) == "0");
   CHECK(Load(*registry, "chromium:1")->active == 0);
 }
@@ -85,6 +91,7 @@ TEST_CASE("a release that runs while a renewal is under way is final") {
   RedisRegistryOptions o = Options();
   o.lease_ttl = absl::Seconds(3);  // renewed every second
   o.logger = &log;
+  RenewalCounter renewals;
   // The release of the live lease starts right after the renewal took its list of leases; it has
   // ample time to complete before the renewal goes on, unless the renewal holds it back.
   absl::Mutex mu;
@@ -93,6 +100,7 @@ TEST_CASE("a release that runs while a renewal is under way is final") {
   std::unique_ptr<WorkerRegistry> registry;
   std::thread releaser;
   internal::RedisRegistryTestHooks hooks;
+  hooks.after_renewal = renewals.Hook();
   hooks.after_renew_snapshot = [&] {
     absl::MutexLock lock(&mu);
     if (!held || raced) return;
@@ -115,8 +123,9 @@ TEST_CASE("a release that runs while a renewal is under way is final") {
     auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return raced; };
     REQUIRE(mu.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(5)));
   }
-  // The next renewal (1 s later) has seen the release: wait for it, then nothing may be left.
-  absl::SleepFor(absl::Milliseconds(1500));
+  // A renewal that began after the release has seen it: wait for two more rounds (the period is
+  // 1 s; 20 s is ample slack), then nothing may be left.
+  REQUIRE(renewals.WaitForMore(2, absl::Seconds(20)));
   releaser.join();
   CHECK(log.restored() == 0);
   CHECK(Call({"ZCARD", "pwgrid:leases"}) == "0");

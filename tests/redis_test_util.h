@@ -5,10 +5,12 @@
 
 #include <doctest/doctest.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "pwgrid/redis_worker_registry.h"
 #include "pwgrid/testing/redis_server.h"
 
@@ -44,6 +46,28 @@ inline std::unique_ptr<WorkerRegistry> NewRegistry(const RedisRegistryOptions& o
   REQUIRE(r.ok());
   return std::move(*r);
 }
+
+// Counts the upkeep thread's renewal rounds (RedisRegistryTestHooks::after_renewal).
+class RenewalCounter {
+ public:
+  std::function<void()> Hook() {
+    return [this] {
+      absl::MutexLock lock(&mu_);
+      ++rounds_;
+    };
+  }
+  // Waits until `n` more rounds have run, at most `limit`. False on timeout.
+  bool WaitForMore(int n, absl::Duration limit) {
+    absl::MutexLock lock(&mu_);
+    const int64_t target = rounds_ + n;
+    auto done = [this, target]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return rounds_ >= target; };
+    return mu_.AwaitWithTimeout(absl::Condition(&done), limit);
+  }
+
+ private:
+  absl::Mutex mu_;
+  int64_t rounds_ ABSL_GUARDED_BY(mu_) = 0;
+};
 
 }  // namespace pwgrid
 

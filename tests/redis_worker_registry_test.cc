@@ -1,6 +1,7 @@
 // The Redis registry against a real redis-server on a free loopback port: the shared conformance
 // suite, C++/Lua selection parity, upstream's key layout, leases, the reaper and outages.
 #include "pwgrid/redis_worker_registry.h"
+#include "lib/redis/redis_registry_hooks.h"
 
 #include <doctest/doctest.h>
 
@@ -39,7 +40,14 @@ struct RedisFixture {
     for (const std::string& key : keys) {
       if (!key.empty() && key.rfind("worker:cmd:", 0) != 0) Call({"PEXPIRE", key, "1"});
     }
-    absl::SleepFor(absl::Milliseconds(20));
+    for (const std::string& key : keys) {  // gone once Redis has expired them
+      if (key.empty() || key.rfind("worker:cmd:", 0) == 0) continue;
+      REQUIRE(testing::conformance::WaitUntil(
+          [&] {
+            return Call({"PTTL", key}) == "-2";
+          },
+          absl::Seconds(5)));
+    }
   }
 };
 PWGRID_REGISTRY_CONFORMANCE(RedisFixture);
@@ -220,11 +228,15 @@ TEST_CASE("a lease its proxy stops renewing frees the slot by itself") {
   PWGRID_REQUIRE_OK(
       survivor->Register(testing::conformance::TestWorker("chromium:1"), absl::Seconds(30)));
   {
-    std::unique_ptr<WorkerRegistry> doomed = NewRegistry(o);
+    RenewalCounter renewals;
+    internal::RedisRegistryTestHooks hooks;
+    hooks.after_renewal = renewals.Hook();
+    std::unique_ptr<WorkerRegistry> doomed =
+        internal::NewRedisWorkerRegistryWithHooks(o, hooks).value();
     REQUIRE(testing::conformance::Reserve(*doomed).has_value());
     REQUIRE(testing::conformance::Reserve(*doomed).has_value());
-    // Held for 2 lease TTLs: renewals keep the slots taken.
-    absl::SleepFor(absl::Seconds(2));
+    // Held for 6 renewal rounds (2 lease TTLs): renewals keep the slots taken.
+    REQUIRE(renewals.WaitForMore(6, absl::Seconds(30)));
     CHECK(Load(*survivor, "chromium:1")->active == 2);
   }  // the "proxy" dies without releasing
   CHECK(WaitUntil([&] { return Load(*survivor, "chromium:1")->active == 0; }, absl::Seconds(5)));

@@ -20,25 +20,31 @@
 namespace pwgrid {
 namespace {
 
-// A browser server that is only an endpoint; Crash() makes Running() false.
+// What a test sees of a fake browser; it outlives the browser (which the agent deletes when it
+// retires its worker). Crash() makes Running() false.
+struct BrowserState {
+  std::atomic<bool> running{true};
+  std::atomic<bool> stopped{false};
+  void Crash() { running = false; }
+};
+
+// A browser server that is only an endpoint.
 class FakeBrowser : public BrowserServer {
  public:
-  FakeBrowser() : endpoint_("ws://127.0.0.1:9/playwright/" + NewUuid()) {}
+  explicit FakeBrowser(std::shared_ptr<BrowserState> state)
+      : endpoint_("ws://127.0.0.1:9/playwright/" + NewUuid()), state_(std::move(state)) {}
   std::string ws_endpoint() const override { return endpoint_; }
   std::string playwright_version() const override { return "1.65.1"; }
-  bool Running() override { return running_.load(); }
+  bool Running() override { return state_->running.load(); }
   absl::Status Stop() override {
-    running_ = false;
-    stopped_ = true;
+    state_->running = false;
+    state_->stopped = true;
     return absl::OkStatus();
   }
-  void Crash() { running_ = false; }
-  bool stopped() const { return stopped_.load(); }
 
  private:
   const std::string endpoint_;
-  std::atomic<bool> running_{true};
-  std::atomic<bool> stopped_{false};
+  const std::shared_ptr<BrowserState> state_;
 };
 
 // The agent, its registry and every browser it launched.
@@ -49,10 +55,10 @@ struct Fixture {
     registry = *NewInMemoryWorkerRegistry(ro);
     WorkerAgentOptions o;
     BrowserFactory factory = [this]() -> absl::StatusOr<std::unique_ptr<BrowserServer>> {
-      auto b = std::make_unique<FakeBrowser>();
+      auto state = std::make_shared<BrowserState>();
       absl::MutexLock lock(&mu);
-      browsers.push_back(b.get());
-      return std::unique_ptr<BrowserServer>(std::move(b));
+      browsers.push_back(state);
+      return std::unique_ptr<BrowserServer>(std::make_unique<FakeBrowser>(state));
     };
     // The agent's loop runs every heartbeat_interval of real time; heartbeats and deadlines
     // follow the manual clock, which only the test moves.
@@ -64,7 +70,7 @@ struct Fixture {
     agent = *WorkerAgent::Create(registry.get(), factory, o);
   }
 
-  FakeBrowser* browser(size_t i) {
+  std::shared_ptr<BrowserState> browser(size_t i) {
     absl::MutexLock lock(&mu);
     return i < browsers.size() ? browsers[i] : nullptr;
   }
@@ -93,7 +99,7 @@ struct Fixture {
   std::unique_ptr<WorkerRegistry> registry;
   std::unique_ptr<WorkerAgent> agent;
   absl::Mutex mu;
-  std::vector<FakeBrowser*> browsers;  // owned by the agent
+  std::vector<std::shared_ptr<BrowserState>> browsers;  // one per launch, in order
 };
 
 TEST_CASE("a crashed browser is retired, deregistered and replaced") {
@@ -107,7 +113,7 @@ TEST_CASE("a crashed browser is retired, deregistered and replaced") {
   REQUIRE(Eventually([&] { return !f.agent->current_worker_id().empty(); }, Fixture::kBound));
   CHECK(f.agent->current_worker_id() != first);
   CHECK_FALSE(f.Load(first).has_value());
-  CHECK(f.browser(0)->stopped());
+  CHECK(f.browser(0)->stopped.load());
   CHECK(f.Load(f.agent->current_worker_id())->info.status == WorkerStatus::kAvailable);
   f.agent->Stop();
   CHECK(f.registry->Snapshot().value().empty());
@@ -138,10 +144,10 @@ TEST_CASE("a recycle is make-before-break and drains until the active count is 0
   REQUIRE(old_load.has_value());
   CHECK(old_load->info.status == WorkerStatus::kDraining);
   CHECK(old_load->active == 1);
-  CHECK_FALSE(f.browser(0)->stopped());
+  CHECK_FALSE(f.browser(0)->stopped.load());
   PWGRID_REQUIRE_OK(f.registry->Release(session, false));
   REQUIRE(Eventually([&] { return !f.Load(old_id).has_value(); }, Fixture::kBound));
-  CHECK(f.browser(0)->stopped());
+  CHECK(f.browser(0)->stopped.load());
   CHECK(f.agent->replacements() == 1);
   f.agent->Stop();
 }
@@ -159,7 +165,7 @@ TEST_CASE("a drain ends at drain_timeout with sessions still open") {
   f.clock.Advance(absl::Seconds(31));
   CHECK(f.agent->Wait(Fixture::kBound) == RetireReason::kDrainTimeout);
   CHECK_FALSE(f.Load(id).has_value());
-  CHECK(f.browser(0)->stopped());
+  CHECK(f.browser(0)->stopped.load());
 }
 
 TEST_CASE("a draining worker whose key expired re-registers as draining") {

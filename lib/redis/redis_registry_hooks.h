@@ -16,6 +16,9 @@ namespace pwgrid::internal {
 struct RedisRegistryTestHooks {
   // Runs on the upkeep thread after it took the list of leases to renew, before it renews them.
   std::function<void()> after_renew_snapshot;
+  // Runs on the upkeep thread after each periodic renewal round (leases or none), so that a test
+  // can wait for "one more renewal" instead of sleeping.
+  std::function<void()> after_renewal;
 };
 
 // NewRedisWorkerRegistry() with hooks.

@@ -152,6 +152,7 @@ void RedisWorkerRegistry::RunUpkeep() {
     const absl::Time now = options_.clock->Now();
     if (now >= next_renew) {
       RenewLeases();
+      if (hooks_.after_renewal) hooks_.after_renewal();
       next_renew = now + renew_every;
     }
     if (now >= next_sweep) {
