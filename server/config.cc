@@ -15,21 +15,12 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "server/file_check.h"
+#include "server/settings.h"
 
 namespace pwgrid::server {
 namespace {
 
-// One setting: its variable, help, default (as text) and how it is applied.
-struct Setting {
-  const char* env;
-  const char* help;
-  const char* default_text;
-  std::function<absl::Status(const std::string& value, ServerConfig& c)> apply;
-};
-
-std::string FlagName(const char* env) {
-  return absl::StrCat("--", absl::AsciiStrToLower(absl::StrReplaceAll(env, {{"_", "-"}})));
-}
+using ServerSetting = Setting<ServerConfig>;
 
 // An integer too large for `int` parses here (as a value out of every range), so that its
 // message names the allowed range rather than saying it is not an integer.
@@ -75,9 +66,9 @@ absl::Status ApplyServerHost(const std::string& v, ServerConfig& c) {
 }
 
 // An integer setting with an allowed range and upstream-style messages.
-Setting IntSetting(const char* env, const char* help, const char* def, int min, int max,
-                   int ServerConfig::*field) {
-  return Setting{
+ServerSetting IntSetting(const char* env, const char* help, const char* def, int min, int max,
+                         int ServerConfig::*field) {
+  return ServerSetting{
       env, help, def, [env, min, max, field](const std::string& v, ServerConfig& c) {
         absl::StatusOr<int64_t> n = ParseInt(env, v);
         if (!n.ok()) return n.status();
@@ -93,35 +84,39 @@ Setting IntSetting(const char* env, const char* help, const char* def, int min, 
       }};
 }
 
-Setting StringSetting(const char* env, const char* help, const char* def,
-                      std::string ServerConfig::*field) {
-  return Setting{env, help, def, [field](const std::string& v, ServerConfig& c) {
-                   c.*field = v;
-                   return absl::OkStatus();
-                 }};
+ServerSetting StringSetting(const char* env, const char* help, const char* def,
+                            std::string ServerConfig::*field) {
+  return ServerSetting{env, help, def, [field](const std::string& v, ServerConfig& c) {
+                         c.*field = v;
+                         return absl::OkStatus();
+                       }};
 }
 
-const std::vector<Setting>& Settings() {
-  static const auto* settings = new std::vector<Setting>{
-      StringSetting("REDIS_HOST", "Redis host; unset: embedded mode with local workers, no Redis",
-                    "", &ServerConfig::redis_host),
-      IntSetting("REDIS_PORT", "Redis port", "", 1, 65535, &ServerConfig::redis_port),
-      IntSetting("REAPER_RUN_INTERVAL",
-                 "seconds between runs of the reaper of dead workers' counters (Redis mode)", "300",
-                 1, 1 << 30, &ServerConfig::reaper_interval_s),
-      IntSetting("SHUTDOWN_COMMAND_TTL", "seconds a recycle command stays in Redis", "60", 1,
-                 1 << 30, &ServerConfig::shutdown_command_ttl_s),
-      StringSetting("REDIS_PASSWORD", "Redis AUTH password", "(none)",
-                    &ServerConfig::redis_password),
-      IntSetting("REDIS_DB", "Redis database index", "0", 0, 1 << 20, &ServerConfig::redis_db),
-      IntSetting("LEASE_TTL",
-                 "seconds after which a session of a vanished proxy frees its slot (Redis mode)",
-                 "30", 1, 86400, &ServerConfig::lease_ttl_s),
-      IntSetting("MAX_CONCURRENT_SESSIONS", "sessions open at once per worker", "5", 1, 1 << 20,
-                 &ServerConfig::max_concurrent_sessions),
-      IntSetting("MAX_LIFETIME_SESSIONS", "sessions per worker before it is recycled", "50", 1,
-                 1 << 30, &ServerConfig::max_lifetime_sessions),
-      Setting{"WORKER_SELECT_TIMEOUT", "seconds a client waits for a free worker (1..12)", "5",
+const SettingsTable<ServerConfig>& Table() {
+  static const auto* table = new SettingsTable<ServerConfig>(
+      {
+          StringSetting("REDIS_HOST",
+                        "Redis host; unset: embedded mode with local workers, no Redis", "",
+                        &ServerConfig::redis_host),
+          IntSetting("REDIS_PORT", "Redis port", "", 1, 65535, &ServerConfig::redis_port),
+          IntSetting("REAPER_RUN_INTERVAL",
+                     "seconds between runs of the reaper of dead workers' counters (Redis mode)",
+                     "300", 1, 1 << 30, &ServerConfig::reaper_interval_s),
+          IntSetting("SHUTDOWN_COMMAND_TTL", "seconds a recycle command stays in Redis", "60", 1,
+                     1 << 30, &ServerConfig::shutdown_command_ttl_s),
+          StringSetting("REDIS_PASSWORD", "Redis AUTH password", "(none)",
+                        &ServerConfig::redis_password),
+          IntSetting("REDIS_DB", "Redis database index", "0", 0, 1 << 20, &ServerConfig::redis_db),
+          IntSetting(
+              "LEASE_TTL",
+              "seconds after which a session of a vanished proxy frees its slot (Redis mode)", "30",
+              1, 86400, &ServerConfig::lease_ttl_s),
+          IntSetting("MAX_CONCURRENT_SESSIONS", "sessions open at once per worker", "5", 1, 1 << 20,
+                     &ServerConfig::max_concurrent_sessions),
+          IntSetting("MAX_LIFETIME_SESSIONS", "sessions per worker before it is recycled", "50", 1,
+                     1 << 30, &ServerConfig::max_lifetime_sessions),
+          ServerSetting{
+              "WORKER_SELECT_TIMEOUT", "seconds a client waits for a free worker (1..12)", "5",
               [](const std::string& v, ServerConfig& c) {
                 absl::StatusOr<int64_t> n = ParseInt("WORKER_SELECT_TIMEOUT", v);
                 if (!n.ok()) return n.status();
@@ -134,130 +129,103 @@ const std::vector<Setting>& Settings() {
                 c.worker_select_timeout_s = static_cast<int>(*n);
                 return absl::OkStatus();
               }},
-      Setting{"DEFAULT_BROWSER_TYPE", "browser when ?browser= is absent: chromium, firefox, webkit",
-              "chromium",
-              [](const std::string& v, ServerConfig& c) {
-                absl::StatusOr<BrowserType> b = ParseBrowserType(v);
-                if (!b.ok()) {
-                  return absl::InvalidArgumentError(
-                      "DEFAULT_BROWSER_TYPE must be one of: chromium, firefox, webkit");
-                }
-                c.default_browser = *b;
-                return absl::OkStatus();
-              }},
-      Setting{"LOG_LEVEL", "trace, debug, info, warn, error", "info",
-              [](const std::string& v, ServerConfig& c) {
-                static const std::map<std::string, LogLevel> kLevels = {
-                    {"trace", LogLevel::kTrace},  {"debug", LogLevel::kDebug},
-                    {"info", LogLevel::kInfo},    {"warn", LogLevel::kWarn},
-                    {"warning", LogLevel::kWarn}, {"error", LogLevel::kError},
-                    {"fatal", LogLevel::kError},  {"panic", LogLevel::kError}};
-                auto it = kLevels.find(absl::AsciiStrToLower(v));
-                if (it == kLevels.end()) {
-                  return absl::InvalidArgumentError(
-                      "LOG_LEVEL must be one of: trace, debug, info, warn, error");
-                }
-                c.log_level = it->second;
-                return absl::OkStatus();
-              }},
-      Setting{"LOG_FORMAT", "text or json", "text",
-              [](const std::string& v, ServerConfig& c) {
-                if (v != "json" && v != "text") {
-                  return absl::InvalidArgumentError("LOG_FORMAT must be one of: text, json");
-                }
-                c.log_json = v == "json";
-                return absl::OkStatus();
-              }},
-      Setting{"SERVER_HOST", "listen address: an IP address or a host name", "0.0.0.0",
-              ApplyServerHost},
-      IntSetting("SERVER_PORT", "listen port (0: any free port)", "8080", 0, 65535,
-                 &ServerConfig::port),
-      IntSetting("LOCAL_WORKERS", "local Chromium workers in embedded mode (1..64)", "2", 1, 64,
-                 &ServerConfig::local_workers),
-      IntSetting("SPARE_BROWSERS", "browsers kept launched for instant recycling (0..8)", "1", 0, 8,
-                 &ServerConfig::spare_browsers),
-      StringSetting("CHROMIUM_PATH", "Chromium executable for local workers", "/usr/bin/chromium",
-                    &ServerConfig::chromium_path),
-      StringSetting("PWGRID_NODE", "node executable that runs the browser launcher", "node",
-                    &ServerConfig::node_path),
-      StringSetting("PWGRID_LAUNCHER", "browser launcher script", "(this build's)",
-                    &ServerConfig::launcher_path),
-      IntSetting("DRAIN_TIMEOUT", "seconds a recycled worker may take to finish its sessions",
-                 "300", 0, 86400, &ServerConfig::drain_timeout_s),
-      IntSetting("SHUTDOWN_GRACE_PERIOD", "seconds open sessions get to finish on SIGTERM", "30", 0,
-                 86400, &ServerConfig::shutdown_grace_s),
-      IntSetting("IO_THREADS", "relay I/O threads (1..256)", "2", 1, 256,
-                 &ServerConfig::io_threads),
-      IntSetting("MAX_WAITING_CLIENTS", "clients waiting for a worker before 429", "1000", 0,
-                 1 << 24, &ServerConfig::max_waiting_clients),
-      Setting{"BROWSER_LOG", "file that receives node's and Chromium's stderr", "(discarded)",
-              [](const std::string& v, ServerConfig& c) {
-                if (absl::Status s = CheckWritableFile("BROWSER_LOG", v); !s.ok()) return s;
-                c.browser_log = v;
-                return absl::OkStatus();
-              }},
-  };
-  return *settings;
+          ServerSetting{"DEFAULT_BROWSER_TYPE",
+                        "browser when ?browser= is absent: chromium, firefox, webkit", "chromium",
+                        [](const std::string& v, ServerConfig& c) {
+                          absl::StatusOr<BrowserType> b = ParseBrowserType(v);
+                          if (!b.ok()) {
+                            return absl::InvalidArgumentError(
+                                "DEFAULT_BROWSER_TYPE must be one of: chromium, firefox, webkit");
+                          }
+                          c.default_browser = *b;
+                          return absl::OkStatus();
+                        }},
+          ServerSetting{"LOG_LEVEL", "trace, debug, info, warn, error", "info",
+                        [](const std::string& v, ServerConfig& c) {
+                          static const std::map<std::string, LogLevel> kLevels = {
+                              {"trace", LogLevel::kTrace},  {"debug", LogLevel::kDebug},
+                              {"info", LogLevel::kInfo},    {"warn", LogLevel::kWarn},
+                              {"warning", LogLevel::kWarn}, {"error", LogLevel::kError},
+                              {"fatal", LogLevel::kError},  {"panic", LogLevel::kError}};
+                          auto it = kLevels.find(absl::AsciiStrToLower(v));
+                          if (it == kLevels.end()) {
+                            return absl::InvalidArgumentError(
+                                "LOG_LEVEL must be one of: trace, debug, info, warn, error");
+                          }
+                          c.log_level = it->second;
+                          return absl::OkStatus();
+                        }},
+          ServerSetting{"LOG_FORMAT", "text or json", "text",
+                        [](const std::string& v, ServerConfig& c) {
+                          if (v != "json" && v != "text") {
+                            return absl::InvalidArgumentError(
+                                "LOG_FORMAT must be one of: text, json");
+                          }
+                          c.log_json = v == "json";
+                          return absl::OkStatus();
+                        }},
+          ServerSetting{"SERVER_HOST", "listen address: an IP address or a host name", "0.0.0.0",
+                        ApplyServerHost},
+          IntSetting("SERVER_PORT", "listen port (0: any free port)", "8080", 0, 65535,
+                     &ServerConfig::port),
+          IntSetting("LOCAL_WORKERS", "local Chromium workers in embedded mode (1..64)", "2", 1, 64,
+                     &ServerConfig::local_workers),
+          IntSetting("SPARE_BROWSERS", "browsers kept launched for instant recycling (0..8)", "1",
+                     0, 8, &ServerConfig::spare_browsers),
+          StringSetting("CHROMIUM_PATH", "Chromium executable for local workers",
+                        "/usr/bin/chromium", &ServerConfig::chromium_path),
+          StringSetting("PWGRID_NODE", "node executable that runs the browser launcher", "node",
+                        &ServerConfig::node_path),
+          StringSetting("PWGRID_LAUNCHER", "browser launcher script",
+                        "(the one beside the library)", &ServerConfig::launcher_path),
+          IntSetting("DRAIN_TIMEOUT", "seconds a recycled worker may take to finish its sessions",
+                     "300", 0, 86400, &ServerConfig::drain_timeout_s),
+          IntSetting("SHUTDOWN_GRACE_PERIOD", "seconds open sessions get to finish on SIGTERM",
+                     "30", 0, 86400, &ServerConfig::shutdown_grace_s),
+          IntSetting("IO_THREADS", "relay I/O threads (1..256)", "2", 1, 256,
+                     &ServerConfig::io_threads),
+          IntSetting("MAX_WAITING_CLIENTS", "clients waiting for a worker before 429", "1000", 0,
+                     1 << 24, &ServerConfig::max_waiting_clients),
+          ServerSetting{"BROWSER_LOG", "file that receives node's and Chromium's stderr",
+                        "(discarded)",
+                        [](const std::string& v, ServerConfig& c) {
+                          if (absl::Status s = CheckWritableFile("BROWSER_LOG", v); !s.ok())
+                            return s;
+                          c.browser_log = v;
+                          return absl::OkStatus();
+                        }},
+      },
+      SettingsStyle{/*report_all=*/false, /*empty_is_unset=*/true, /*empty_is_value=*/"REDIS_HOST",
+                    /*flag_value_may_follow=*/true, /*flag_names_any_case=*/false});
+  return *table;
 }
 
 }  // namespace
 
 std::string HelpText() {
-  std::string out =
-      "pwgrid-server: a Playwright grid endpoint (ws://host:port/?browser=chromium)\n\n"
-      "Every setting is an environment variable; the flag of the same name overrides it.\n\n";
-  for (const Setting& s : Settings()) {
-    absl::StrAppend(&out, "  ", FlagName(s.env), "=VALUE  (", s.env, ")\n      ", s.help);
-    if (*s.default_text != '\0') absl::StrAppend(&out, "; default ", s.default_text);
-    out += "\n";
-  }
-  out += "  --help\n      this text\n";
-  return out;
+  return Table().HelpText(
+             "pwgrid-server: a Playwright grid endpoint (ws://host:port/?browser=chromium)\n\n"
+             "Every setting is an environment variable; the flag of the same name overrides "
+             "it.\n\n",
+             [](const ServerSetting& s) {
+               return absl::StrCat(SettingsTable<ServerConfig>::FlagName(s.env), "=VALUE  (", s.env,
+                                   ")");
+             }) +
+         "  --help\n      this text\n";
 }
 
 absl::StatusOr<ServerConfig> LoadConfig(const std::function<const char*(const char*)>& env,
                                         const std::vector<std::string>& args) {
-  std::map<std::string, std::string> values;  // env name -> value
-  for (const Setting& s : Settings()) {
-    if (const char* v = env(s.env); v != nullptr) values[s.env] = v;
-  }
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--help" || a == "-h") return absl::NotFoundError("help");
-    std::string name = a;
-    std::optional<std::string> value;
-    if (size_t eq = a.find('='); eq != std::string::npos) {
-      name = a.substr(0, eq);
-      value = a.substr(eq + 1);
-    }
-    const Setting* match = nullptr;
-    for (const Setting& s : Settings()) {
-      if (FlagName(s.env) == name) match = &s;
-    }
-    if (match == nullptr)
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag ", name, " (see --help)"));
-    if (!value) {
-      if (i + 1 >= args.size())
-        return absl::InvalidArgumentError(absl::StrCat(name, " needs a value"));
-      value = args[++i];
-    }
-    values[match->env] = *value;
-  }
-  ServerConfig config;
-  for (const Setting& s : Settings()) {
-    auto it = values.find(s.env);
-    if (it == values.end()) continue;
-    if (it->second.empty() && std::string(s.env) != "REDIS_HOST") continue;  // empty = unset
-    absl::Status st = s.apply(it->second, config);
-    if (!st.ok()) return st;
-  }
+  absl::StatusOr<ServerConfig> loaded = Table().Load(env, args);
+  if (!loaded.ok()) return loaded.status();
+  ServerConfig& config = *loaded;
   if (!config.redis_host.empty() && config.redis_port == 0) {
     return absl::InvalidArgumentError("REDIS_PORT is required");
   }
   if (config.redis_host.empty() && config.redis_port != 0) {
     return absl::InvalidArgumentError("REDIS_HOST is required");
   }
-  return config;
+  return loaded;
 }
 
 }  // namespace pwgrid::server

@@ -8,40 +8,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "server/file_check.h"
+#include "server/settings.h"
 
 namespace pwgrid::server {
 namespace {
-
-struct Var {
-  const char* name;
-  const char* help;
-};
-
-const std::vector<Var>& Vars() {
-  static const auto* vars = new std::vector<Var>{
-      {"REDIS_URL", "required; redis://[:password@]host[:port][/db]"},
-      {"REDIS_KEY_TTL", "seconds the worker key lives without a heartbeat; default 60"},
-      {"REDIS_RETRY_ATTEMPTS", "Redis connection attempts before giving up (exit 1); default 5"},
-      {"REDIS_RETRY_DELAY", "seconds between Redis connection attempts; default 3"},
-      {"BROWSER_TYPE", "chromium, firefox or webkit; default chromium"},
-      {"PORT", "required; port of the browser server"},
-      {"PRIVATE_HOSTNAME", "host name the proxies use to reach this worker; default unset"},
-      {"HEADLESS", "true or false; default true"},
-      {"HEARTBEAT_INTERVAL", "seconds between heartbeats; default 5"},
-      {"LOG_LEVEL", "debug, info, warn or error; default info"},
-      {"LOG_FORMAT", "json or text; default json"},
-      {"BIND_HOST", "(pwgrid) address the browser server listens on; default 0.0.0.0"},
-      {"RESTART_AFTER_RECYCLE",
-       "(pwgrid) true: launch a fresh browser under a new id after each recycle and keep "
-       "running; default false (exit 0, as upstream)"},
-      {"DRAIN_TIMEOUT", "(pwgrid) seconds a recycled worker waits for its sessions; default 300"},
-      {"CHROMIUM_PATH", "(pwgrid) browser executable; default /usr/bin/chromium"},
-      {"PWGRID_NODE", "(pwgrid) node executable; default node"},
-      {"PWGRID_LAUNCHER", "(pwgrid) browser launcher script; default this build's"},
-      {"BROWSER_LOG", "(pwgrid) file for node's and the browser's stderr; default discarded"},
-  };
-  return *vars;
-}
 
 // z.coerce.number().int().positive(): "5.5", "0", "" and "x" are all rejected.
 bool PositiveInt(const std::string& v, int* out) {
@@ -98,124 +68,148 @@ absl::StatusOr<RedisUrl> ParseRedisUrl(const std::string& url) {
   return out;
 }
 
+namespace {
+
+using WorkerSetting = Setting<WorkerConfig>;
+
+// A positive integer (z.coerce.number().int().positive()).
+WorkerSetting Positive(const char* env, const char* help, const char* def,
+                       int WorkerConfig::*field) {
+  return {env, help, def, [field](const std::string& v, WorkerConfig& c) {
+            if (!PositiveInt(v, &(c.*field))) {
+              return absl::InvalidArgumentError("must be a positive integer");
+            }
+            return absl::OkStatus();
+          }};
+}
+
+WorkerSetting Text(const char* env, const char* help, const char* def,
+                   std::string WorkerConfig::*field) {
+  return {env, help, def, [field](const std::string& v, WorkerConfig& c) {
+            c.*field = v;
+            return absl::OkStatus();
+          }};
+}
+
+WorkerSetting Boolean(const char* env, const char* help, const char* def, bool WorkerConfig::*field,
+                      bool unless) {
+  return {env, help, def, [field, unless](const std::string& v, WorkerConfig& c) {
+            c.*field = unless ? v != "false" : v == "true";
+            if (v != "true" && v != "false") {
+              return absl::InvalidArgumentError("must be 'true' or 'false'");
+            }
+            return absl::OkStatus();
+          }};
+}
+
+// Upstream's worker variables in upstream's order, then pwgrid's.
+const SettingsTable<WorkerConfig>& Table() {
+  static const auto* table = new SettingsTable<WorkerConfig>(
+      {
+          {"REDIS_URL", "required; redis://[:password@]host[:port][/db]", "",
+           [](const std::string& v, WorkerConfig& c) {
+             absl::StatusOr<RedisUrl> parsed = ParseRedisUrl(v);
+             if (!parsed.ok()) return parsed.status();
+             c.redis = *parsed;
+             return absl::OkStatus();
+           },
+           /*required=*/true},
+          Positive("REDIS_KEY_TTL", "seconds the worker key lives without a heartbeat", "60",
+                   &WorkerConfig::redis_key_ttl_s),
+          Positive("REDIS_RETRY_ATTEMPTS", "Redis connection attempts before giving up (exit 1)",
+                   "5", &WorkerConfig::redis_retry_attempts),
+          Positive("REDIS_RETRY_DELAY", "seconds between Redis connection attempts", "3",
+                   &WorkerConfig::redis_retry_delay_s),
+          {"BROWSER_TYPE", "chromium, firefox or webkit", "chromium",
+           [](const std::string& v, WorkerConfig& c) {
+             absl::StatusOr<BrowserType> b = ParseBrowserType(v);
+             if (!b.ok())
+               return absl::InvalidArgumentError("must be one of: chromium, firefox, webkit");
+             c.browser = *b;
+             return absl::OkStatus();
+           }},
+          {"PORT", "required; port of the browser server", "",
+           [](const std::string& v, WorkerConfig& c) {
+             if (!PositiveInt(v, &c.port) || c.port > 65535) {
+               return absl::InvalidArgumentError("must be a positive integer");
+             }
+             return absl::OkStatus();
+           },
+           /*required=*/true},
+          Text("PRIVATE_HOSTNAME", "host name the proxies use to reach this worker", "unset",
+               &WorkerConfig::private_hostname),
+          Boolean("HEADLESS", "true or false", "true", &WorkerConfig::headless, /*unless=*/true),
+          Positive("HEARTBEAT_INTERVAL", "seconds between heartbeats", "5",
+                   &WorkerConfig::heartbeat_interval_s),
+          {"LOG_LEVEL", "debug, info, warn or error", "info",
+           [](const std::string& v, WorkerConfig& c) {
+             static const std::map<std::string, LogLevel> kLevels = {{"debug", LogLevel::kDebug},
+                                                                     {"info", LogLevel::kInfo},
+                                                                     {"warn", LogLevel::kWarn},
+                                                                     {"error", LogLevel::kError}};
+             auto it = kLevels.find(v);
+             if (it == kLevels.end()) {
+               return absl::InvalidArgumentError("must be one of: debug, info, warn, error");
+             }
+             c.log_level = it->second;
+             return absl::OkStatus();
+           }},
+          {"LOG_FORMAT", "json or text", "json",
+           [](const std::string& v, WorkerConfig& c) {
+             c.log_json = v != "text";
+             if (v != "json" && v != "text") {
+               return absl::InvalidArgumentError("must be one of: json, text");
+             }
+             return absl::OkStatus();
+           }},
+          Text("BIND_HOST", "(pwgrid) address the browser server listens on", "0.0.0.0",
+               &WorkerConfig::bind_host),
+          Boolean("RESTART_AFTER_RECYCLE",
+                  "(pwgrid) true: launch a fresh browser under a new id after each recycle and "
+                  "keep running",
+                  "false (exit 0, as upstream)", &WorkerConfig::restart_after_recycle,
+                  /*unless=*/false),
+          {"DRAIN_TIMEOUT", "(pwgrid) seconds a recycled worker waits for its sessions", "300",
+           [](const std::string& v, WorkerConfig& c) {
+             if (!absl::SimpleAtoi(v, &c.drain_timeout_s) || c.drain_timeout_s < 0) {
+               return absl::InvalidArgumentError("must be a non-negative integer");
+             }
+             return absl::OkStatus();
+           }},
+          Text("CHROMIUM_PATH", "(pwgrid) browser executable", "/usr/bin/chromium",
+               &WorkerConfig::chromium_path),
+          Text("PWGRID_NODE", "(pwgrid) node executable", "node", &WorkerConfig::node_path),
+          Text("PWGRID_LAUNCHER", "(pwgrid) browser launcher script", "the one beside the library",
+               &WorkerConfig::launcher_path),
+          {"BROWSER_LOG", "(pwgrid) file for node's and the browser's stderr", "discarded",
+           [](const std::string& v, WorkerConfig& c) {
+             c.browser_log = v;
+             return CheckWritableFile("BROWSER_LOG", v);  // "BROWSER_LOG: …", not prefixed twice
+           }},
+      },
+      SettingsStyle{/*report_all=*/true, /*empty_is_unset=*/false, /*empty_is_value=*/"",
+                    /*flag_value_may_follow=*/false, /*flag_names_any_case=*/true});
+  return *table;
+}
+
+}  // namespace
+
 std::string WorkerHelpText() {
-  std::string out =
+  return Table().HelpText(
       "pwgrid-worker: one Playwright browser server registered in Redis, routable by\n"
       "pwgrid-server and by playwright-distributed's proxy.\n\n"
-      "Every setting is an environment variable (--name=value overrides it):\n\n";
-  for (const Var& v : Vars()) absl::StrAppend(&out, "  ", v.name, "\n      ", v.help, "\n");
-  return out;
+      "Every setting is an environment variable (--name=value overrides it):\n\n",
+      [](const WorkerSetting& s) { return std::string(s.env); });
 }
 
 absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::function<const char*(const char*)>& env,
                                               const std::vector<std::string>& args) {
-  std::map<std::string, std::string> values;
-  for (const Var& v : Vars()) {
-    if (const char* value = env(v.name); value != nullptr) values[v.name] = value;
+  absl::StatusOr<WorkerConfig> c = Table().Load(env, args);
+  if (!c.ok()) return c.status();
+  if (c->redis_key_ttl_s < 3 * c->heartbeat_interval_s) {
+    return absl::InvalidArgumentError(
+        "  REDIS_KEY_TTL: REDIS_KEY_TTL must be at least three times HEARTBEAT_INTERVAL");
   }
-  for (const std::string& a : args) {
-    if (a == "--help" || a == "-h") return absl::NotFoundError("help");
-    absl::string_view flag(a);
-    size_t eq = flag.find('=');
-    if (!absl::ConsumePrefix(&flag, "--") || eq == absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown argument ", a, " (see --help)"));
-    }
-    std::string name(flag.substr(0, eq - 2));
-    for (char& c : name) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
-    bool known = false;
-    for (const Var& v : Vars()) known = known || name == v.name;
-    if (!known)
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag ", a, " (see --help)"));
-    values[name] = std::string(flag.substr(eq - 1));
-  }
-
-  WorkerConfig c;
-  std::vector<std::string> problems;
-  auto problem = [&](const char* name, const std::string& message) {
-    problems.push_back(absl::StrCat("  ", name, ": ", message));
-  };
-  auto get = [&](const char* name) -> const std::string* {
-    auto it = values.find(name);
-    return it == values.end() ? nullptr : &it->second;
-  };
-  auto positive = [&](const char* name, int* field) {
-    if (const std::string* v = get(name)) {
-      if (!PositiveInt(*v, field)) problem(name, "must be a positive integer");
-    }
-  };
-
-  if (const std::string* url = get("REDIS_URL")) {
-    absl::StatusOr<RedisUrl> parsed = ParseRedisUrl(*url);
-    if (parsed.ok()) {
-      c.redis = *parsed;
-    } else {
-      problem("REDIS_URL", std::string(parsed.status().message()));
-    }
-  } else {
-    problem("REDIS_URL", "Required");
-  }
-  positive("REDIS_KEY_TTL", &c.redis_key_ttl_s);
-  positive("REDIS_RETRY_ATTEMPTS", &c.redis_retry_attempts);
-  positive("REDIS_RETRY_DELAY", &c.redis_retry_delay_s);
-  if (const std::string* v = get("BROWSER_TYPE")) {
-    absl::StatusOr<BrowserType> b = ParseBrowserType(*v);
-    if (b.ok()) {
-      c.browser = *b;
-    } else {
-      problem("BROWSER_TYPE", "must be one of: chromium, firefox, webkit");
-    }
-  }
-  if (const std::string* v = get("PORT")) {
-    if (!PositiveInt(*v, &c.port) || c.port > 65535) problem("PORT", "must be a positive integer");
-  } else {
-    problem("PORT", "Required");
-  }
-  if (const std::string* v = get("PRIVATE_HOSTNAME")) c.private_hostname = *v;
-  if (const std::string* v = get("HEADLESS")) {
-    if (*v != "true" && *v != "false") problem("HEADLESS", "must be 'true' or 'false'");
-    c.headless = *v != "false";
-  }
-  positive("HEARTBEAT_INTERVAL", &c.heartbeat_interval_s);
-  if (const std::string* v = get("LOG_LEVEL")) {
-    static const std::map<std::string, LogLevel> kLevels = {{"debug", LogLevel::kDebug},
-                                                            {"info", LogLevel::kInfo},
-                                                            {"warn", LogLevel::kWarn},
-                                                            {"error", LogLevel::kError}};
-    auto it = kLevels.find(*v);
-    if (it == kLevels.end()) {
-      problem("LOG_LEVEL", "must be one of: debug, info, warn, error");
-    } else {
-      c.log_level = it->second;
-    }
-  }
-  if (const std::string* v = get("LOG_FORMAT")) {
-    if (*v != "json" && *v != "text") problem("LOG_FORMAT", "must be one of: json, text");
-    c.log_json = *v != "text";
-  }
-  if (const std::string* v = get("BIND_HOST")) c.bind_host = *v;
-  if (const std::string* v = get("RESTART_AFTER_RECYCLE")) {
-    if (*v != "true" && *v != "false")
-      problem("RESTART_AFTER_RECYCLE", "must be 'true' or 'false'");
-    c.restart_after_recycle = *v == "true";
-  }
-  if (const std::string* v = get("DRAIN_TIMEOUT")) {
-    if (!absl::SimpleAtoi(*v, &c.drain_timeout_s) || c.drain_timeout_s < 0) {
-      problem("DRAIN_TIMEOUT", "must be a non-negative integer");
-    }
-  }
-  if (const std::string* v = get("CHROMIUM_PATH")) c.chromium_path = *v;
-  if (const std::string* v = get("PWGRID_NODE")) c.node_path = *v;
-  if (const std::string* v = get("PWGRID_LAUNCHER")) c.launcher_path = *v;
-  if (const std::string* v = get("BROWSER_LOG")) {
-    if (absl::Status s = CheckWritableFile("BROWSER_LOG", *v); !s.ok()) {
-      problems.push_back(absl::StrCat("  ", s.message()));  // "  BROWSER_LOG: …" as the others
-    }
-    c.browser_log = *v;
-  }
-  if (problems.empty() && c.redis_key_ttl_s < 3 * c.heartbeat_interval_s) {
-    problem("REDIS_KEY_TTL", "REDIS_KEY_TTL must be at least three times HEARTBEAT_INTERVAL");
-  }
-  if (!problems.empty()) return absl::InvalidArgumentError(absl::StrJoin(problems, "\n"));
   return c;
 }
 
