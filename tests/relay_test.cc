@@ -195,8 +195,12 @@ TEST_CASE("Stop(grace) lets an open session finish") {
   Grid g;
   g.Add("chromium:w1", worker->ws_endpoint());
   auto client = WsTestClient::Connect(g.Url()).value();
+  const uint16_t port = g.relay->port();
   std::thread stopper([&] { g.relay->Stop(absl::Seconds(5)); });
-  absl::SleepFor(absl::Milliseconds(100));
+  // Stop has begun once the listening socket is closed (new connections are refused).
+  REQUIRE(Eventually([&] {
+    return !testing::SendRawHttp(port, "GET /metrics HTTP/1.1\r\n\r\n", absl::Seconds(1)).ok();
+  }));
   PWGRID_REQUIRE_OK(client->SendText("still here"));
   CHECK(client->Receive().value().data == "still here");
   PWGRID_REQUIRE_OK(client->Close(1000));
