@@ -11,6 +11,7 @@
 
 #include "lib/common/internal.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -91,6 +92,25 @@ class RedisConnection {
 
 // "host:port" for messages.
 std::string Describe(const RedisEndpoint& endpoint);
+
+// Exponential backoff between reconnect attempts: min, 2 min, 4 min, … up to max; Reset() after
+// a success. Used by the registry's command connection and by its subscriber. Not thread-safe.
+class Backoff {
+ public:
+  Backoff(absl::Duration min, absl::Duration max) : min_(min), max_(max), next_(min) {}
+  // The wait before the next attempt; doubles the one after it.
+  absl::Duration Next() {
+    const absl::Duration d = next_;
+    next_ = std::min(next_ * 2, max_);
+    return d;
+  }
+  void Reset() { next_ = min_; }
+
+ private:
+  const absl::Duration min_;
+  const absl::Duration max_;
+  absl::Duration next_;
+};
 
 }  // namespace pwgrid::internal
 

@@ -8,7 +8,7 @@ namespace pwgrid::internal {
 // Pub/sub: capacity wake-ups and shutdown commands become RegistryEvents.
 void RedisWorkerRegistry::RunListener() {
   RedisConnection sub(EndpointFrom(options_, /*blocking=*/true));
-  absl::Duration backoff = options_.reconnect_backoff_min;
+  Backoff backoff(options_.reconnect_backoff_min, options_.reconnect_backoff_max);
   while (!Stopping()) {
     if (!sub.connected()) {
       absl::Status s = sub.Connect();
@@ -18,11 +18,10 @@ void RedisWorkerRegistry::RunListener() {
         sub.Close();
         absl::MutexLock lock(&state_mu_);
         auto stopped = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_mu_) { return stop_; };
-        state_mu_.AwaitWithTimeout(absl::Condition(&stopped), backoff);
-        backoff = std::min(backoff * 2, options_.reconnect_backoff_max);
+        state_mu_.AwaitWithTimeout(absl::Condition(&stopped), backoff.Next());
         continue;
       }
-      backoff = options_.reconnect_backoff_min;
+      backoff.Reset();
       // Anything may have changed while we were not listening.
       Notify({RegistryEvent::Kind::kCapacityChanged, ""});
     }

@@ -84,7 +84,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
   RedisWorkerRegistry(const RedisRegistryOptions& options, internal::RedisRegistryTestHooks hooks)
       : options_(options),
         hooks_(std::move(hooks)),
-        backoff_(options.reconnect_backoff_min),
+        backoff_(options.reconnect_backoff_min, options.reconnect_backoff_max),
         proxy_tag_(NewUuid().substr(0, 8)) {
     select_.source = internal::WithPrelude(internal::kLuaSelect);
     release_.source = internal::WithPrelude(internal::kLuaRelease);
@@ -255,7 +255,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
   // Reconnect() state: used by Start() and then by the upkeep thread only.
   bool down_ = false;
   absl::Time next_attempt_ = absl::InfinitePast();
-  absl::Duration backoff_;
+  Backoff backoff_;
   RedisScript select_ ABSL_GUARDED_BY(conn_mu_), release_ ABSL_GUARDED_BY(conn_mu_),
       renew_ ABSL_GUARDED_BY(conn_mu_), sweep_ ABSL_GUARDED_BY(conn_mu_),
       reap_ ABSL_GUARDED_BY(conn_mu_), register_ ABSL_GUARDED_BY(conn_mu_),

@@ -87,8 +87,7 @@ void RedisWorkerRegistry::Reconnect() {
                  absl::StrCat("Redis unreachable, retrying with backoff: ", s.message()));
     }
     down_ = true;
-    next_attempt_ = now + backoff_;
-    backoff_ = std::min(backoff_ * 2, options_.reconnect_backoff_max);
+    next_attempt_ = now + backoff_.Next();
     return;
   }
   PWGRID_LOG(options_.logger, LogLevel::kInfo,
@@ -96,7 +95,7 @@ void RedisWorkerRegistry::Reconnect() {
              {{"redis", internal::Describe(EndpointFrom(options_, false))}});
   down_ = false;
   next_attempt_ = absl::InfinitePast();
-  backoff_ = options_.reconnect_backoff_min;
+  backoff_.Reset();
   Notify({RegistryEvent::Kind::kCapacityChanged, ""});  // waiting clients may go on
 }
 
