@@ -8,10 +8,11 @@
 // The thread wakes when a waiter arrives, a queued release or command is posted, the registry
 // reports freed capacity, a deadline passes, or the safety poll interval elapses.
 //
-// A release the registry refused (a backend that is down, an injected fault) is not dropped: the
-// selector's thread retries it every poll_interval until the registry takes it, so a failure
-// never leaks a slot for good.
+// A release or recycle request the registry refused (a backend that is down, an injected fault)
+// is not dropped: the selector's thread retries it every poll_interval until the registry takes
+// it, so a failure never leaks a slot, nor leaves a worker at its lifetime limit unrecycled.
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -63,14 +64,12 @@ class RegistrySelector : public Selector, public Lease::Owner {
       stop_ = true;
     }
     thread_.join();
-    std::vector<FailedRelease> unreleased;
+    std::vector<Retry> unfinished;
     {
       absl::MutexLock lock(&mu_);
-      unreleased.swap(failed_releases_);
+      unfinished.swap(retries_);
     }
-    for (FailedRelease& r : unreleased) {  // a last try; then the registry's own expiry (leases)
-      (void)registry_->Release(r.reservation, r.rollback_lifetime);
-    }
+    for (Retry& r : unfinished) (void)r.call();  // a last try; then the registry's own expiry
     std::map<uint64_t, Waiter> left;
     {
       absl::MutexLock lock(&mu_);
@@ -128,18 +127,21 @@ class RegistrySelector : public Selector, public Lease::Owner {
         reservation.lifetime < options_.limits.max_lifetime) {
       return;
     }
+    // A recycle request that is lost would leave the worker at its limit, never selected and
+    // never replaced: it is retried until the registry takes it.
     RunOrPost([this, reservation] {
-      absl::StatusOr<bool> sent = registry_->RequestShutdown(reservation.worker.id);
-      if (!sent.ok()) {
-        PWGRID_LOG(options_.logger, LogLevel::kError,
-                   absl::StrCat("Failed to set shutdown command: ", sent.status().ToString()),
-                   {{"workerId", reservation.worker.id}});
-      } else if (*sent) {
-        PWGRID_LOG(options_.logger, LogLevel::kInfo,
-                   absl::StrCat("Worker has reached session limit (", reservation.lifetime, "/",
-                                options_.limits.max_lifetime, "). Shutdown command sent."),
-                   {{"workerId", reservation.worker.id}});
-      }
+      RunOrRetry({"set shutdown command", reservation.worker.id, [this, reservation] {
+                    absl::StatusOr<bool> sent = registry_->RequestShutdown(reservation.worker.id);
+                    if (sent.ok() && *sent) {
+                      PWGRID_LOG(
+                          options_.logger, LogLevel::kInfo,
+                          absl::StrCat("Worker has reached session limit (", reservation.lifetime,
+                                       "/", options_.limits.max_lifetime,
+                                       "). Shutdown command sent."),
+                          {{"workerId", reservation.worker.id}});
+                    }
+                    return sent.status();
+                  }});
     });
   }
 
@@ -161,7 +163,11 @@ class RegistrySelector : public Selector, public Lease::Owner {
   }
 
   void OnRelease(const Reservation& reservation, bool committed) override {
-    RunOrPost([this, reservation, committed] { ReleaseOrRetry({reservation, !committed}); });
+    RunOrPost([this, reservation, committed] {
+      RunOrRetry({"release session slot", reservation.worker.id, [this, reservation, committed] {
+                    return registry_->Release(reservation, /*rollback_lifetime=*/!committed);
+                  }});
+    });
   }
 
  private:
@@ -173,34 +179,36 @@ class RegistrySelector : public Selector, public Lease::Owner {
     Callback done;
     absl::StatusOr<Lease> result;
   };
-  struct FailedRelease {
-    Reservation reservation;
-    bool rollback_lifetime = false;
+  // A registry write that must not be lost (a release, a recycle request).
+  struct Retry {
+    const char* what;  // for the log: "Failed to <what> (retrying): …"
+    std::string worker_id;
+    std::function<absl::Status()> call;
   };
 
-  // Never called with mu_ held. A release the registry refused is kept for the thread to retry.
-  void ReleaseOrRetry(FailedRelease r) {
-    absl::Status s = registry_->Release(r.reservation, r.rollback_lifetime);
+  // Never called with mu_ held. A call the registry refused is kept for the thread to retry.
+  void RunOrRetry(Retry r) {
+    absl::Status s = r.call();
     if (s.ok()) return;
     PWGRID_LOG(options_.logger, LogLevel::kError,
-               absl::StrCat("Failed to release session slot (retrying): ", s.ToString()),
-               {{"workerId", r.reservation.worker.id}});
+               absl::StrCat("Failed to ", r.what, " (retrying): ", s.ToString()),
+               {{"workerId", r.worker_id}});
     absl::MutexLock lock(&mu_);
-    failed_releases_.push_back(std::move(r));
+    retries_.push_back(std::move(r));
   }
 
-  // On the selector thread: the refused releases, once per poll_interval.
-  void RetryReleases() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // On the selector thread: the refused calls, once per poll_interval.
+  void RunRetries() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const absl::Time now = options_.clock->Now();
-    if (failed_releases_.empty() || now < next_release_retry_) return;
-    next_release_retry_ = now + options_.poll_interval;
-    std::vector<FailedRelease> retry;
-    retry.swap(failed_releases_);
+    if (retries_.empty() || now < next_retry_) return;
+    next_retry_ = now + options_.poll_interval;
+    std::vector<Retry> retry;
+    retry.swap(retries_);
     mu_.Unlock();
-    for (FailedRelease& r : retry) {
-      if (registry_->Release(r.reservation, r.rollback_lifetime).ok()) continue;
+    for (Retry& r : retry) {
+      if (r.call().ok()) continue;
       absl::MutexLock lock(&mu_);
-      failed_releases_.push_back(std::move(r));
+      retries_.push_back(std::move(r));
     }
     mu_.Lock();
   }
@@ -241,7 +249,7 @@ class RegistrySelector : public Selector, public Lease::Owner {
       for (auto& task : tasks) task();  // releases first: their slots serve the waiters below
       Deliver(ready);
       mu_.Lock();
-      RetryReleases();
+      RunRetries();
       if (stop_ && tasks_.empty()) return;
       Pump();
     }
@@ -324,8 +332,8 @@ class RegistrySelector : public Selector, public Lease::Owner {
   std::map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mu_);
   std::vector<Ready> ready_ ABSL_GUARDED_BY(mu_);
   std::deque<absl::AnyInvocable<void()>> tasks_ ABSL_GUARDED_BY(mu_);
-  std::vector<FailedRelease> failed_releases_ ABSL_GUARDED_BY(mu_);
-  absl::Time next_release_retry_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  std::vector<Retry> retries_ ABSL_GUARDED_BY(mu_);
+  absl::Time next_retry_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 0;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
