@@ -1,3 +1,4 @@
+// pwgrid-server's settings (one SettingsTable) and the checks across them.
 #include "server/config.h"
 
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+// pwgrid-worker's settings (one SettingsTable, upstream's worker messages) and REDIS_URL parsing.
 #include "server/worker_config.h"
 
 #include <map>

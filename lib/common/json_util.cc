@@ -1,3 +1,4 @@
+// Go-compatible JSON string escaping and the field extraction of the launcher's flat reports.
 #include "lib/common/json_util.h"
 
 #include <cstdint>

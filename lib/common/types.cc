@@ -1,3 +1,5 @@
+// The value types' spellings and parsers, worker validation, UUIDs, the system clock, the null
+// logger and the library's version.
 #include "pwgrid/types.h"
 #include "pwgrid/version.h"
 

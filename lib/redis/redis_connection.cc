@@ -1,3 +1,5 @@
+// RedisConnection: one hiredis connection with bounded round trips, EVALSHA with NOSCRIPT reload,
+// pipelines and pub/sub reads; SIGPIPE is blocked around writes.
 #include "lib/redis/redis_connection.h"
 
 #include <fcntl.h>

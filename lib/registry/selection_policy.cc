@@ -1,3 +1,5 @@
+// ChooseWorker: upstream's lifetime-first selection rule as one pure function (see
+// pwgrid/selection_policy.h).
 #include "pwgrid/selection_policy.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// HTTP/1.1 text helpers of the relay (see http_util.h).
 #include "lib/relay/http_util.h"
 
 #include <algorithm>

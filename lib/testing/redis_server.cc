@@ -1,3 +1,4 @@
+// RedisServer: a real redis-server on a free loopback port, started and stopped by the tests.
 #include "pwgrid/testing/redis_server.h"
 
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+// LocalWorkerPool: N WorkerAgents on one registry, with spare browsers launched ahead.
 #include "pwgrid/local_pool.h"
 
 #include <deque>

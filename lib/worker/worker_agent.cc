@@ -1,3 +1,5 @@
+// WorkerAgent: keeps a worker registered, heartbeats it, drains and recycles it (make before
+// break), and replaces a crashed browser.
 #include "pwgrid/worker_agent.h"
 
 #include <memory>

@@ -1,3 +1,5 @@
+// FakeWorker: a loopback WebSocket echo server standing in for a browser worker (C++17:
+// websocketpp).
 #include "pwgrid/testing/fake_worker.h"
 
 #include <atomic>

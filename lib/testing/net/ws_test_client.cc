@@ -1,3 +1,4 @@
+// WsTestClient: a small blocking WebSocket client for tests (C++17: websocketpp).
 #include "pwgrid/testing/ws_test_client.h"
 
 #include <deque>
