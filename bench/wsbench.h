@@ -48,7 +48,9 @@ inline Url ParseUrl(const std::string& url) {
   return u;
 }
 
-inline double Micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+inline double Micros(Clock::duration d) {
+  return std::chrono::duration<double, std::micro>(d).count();
+}
 
 inline std::string Quantiles(std::vector<double> v) {
   if (v.empty()) return "n=0";
