@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "server/file_check.h"
 #include "server/settings.h"
@@ -187,6 +188,36 @@ const SettingsTable<ServerConfig>& Table() {
                      &ServerConfig::io_threads),
           IntSetting("MAX_WAITING_CLIENTS", "clients waiting for a worker before 429", "1000", 0,
                      1 << 24, &ServerConfig::max_waiting_clients),
+          ServerSetting{
+              "AUTH_TOKENS",
+              "tokens a client must present (Authorization: Bearer, basic-auth password or "
+              "?token=), comma-separated, each \"token\" or \"name:token\"",
+              "(none: no authentication)",
+              [](const std::string& v, ServerConfig& c) {
+                c.auth_tokens.clear();
+                for (absl::string_view entry : absl::StrSplit(v, ',')) {
+                  entry = absl::StripAsciiWhitespace(entry);
+                  if (entry.empty()) {
+                    return absl::InvalidArgumentError("AUTH_TOKENS: an entry is empty");
+                  }
+                  AccessToken t;
+                  const size_t colon = entry.find(':');
+                  t.name = colon == absl::string_view::npos
+                               ? absl::StrCat("token", c.auth_tokens.size() + 1)
+                               : std::string(entry.substr(0, colon));
+                  t.secret = std::string(
+                      colon == absl::string_view::npos ? entry : entry.substr(colon + 1));
+                  if (t.name.empty() || t.secret.empty()) {
+                    return absl::InvalidArgumentError(
+                        "AUTH_TOKENS: an entry has an empty name or token");
+                  }
+                  c.auth_tokens.push_back(std::move(t));
+                }
+                if (!NewTokenAuthenticator(c.auth_tokens).ok()) {
+                  return absl::InvalidArgumentError("AUTH_TOKENS: two entries have the same token");
+                }
+                return absl::OkStatus();
+              }},
           ServerSetting{"BROWSER_LOG", "file that receives node's and Chromium's stderr",
                         "(discarded)",
                         [](const std::string& v, ServerConfig& c) {

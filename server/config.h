@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "pwgrid/auth.h"
 #include "pwgrid/logging.h"
 #include "pwgrid/types.h"
 
@@ -43,6 +44,8 @@ struct ServerConfig {
   int io_threads = 2;                               // IO_THREADS, 1..256
   int max_waiting_clients = 1000;                   // MAX_WAITING_CLIENTS
   std::string browser_log;  // BROWSER_LOG: file for node and Chromium stderr
+  // AUTH_TOKENS: "token" or "name:token" entries, comma-separated; empty: no authentication.
+  std::vector<AccessToken> auth_tokens;
 };
 
 // `env` looks a variable up (nullptr when unset); `args` are argv[1..].

@@ -101,6 +101,11 @@ int main(int argc, char** argv) {
   relay_options.default_browser = config.default_browser;
   relay_options.select_timeout = absl::Seconds(config.worker_select_timeout_s);
   relay_options.logger = &logger;
+  std::unique_ptr<Authenticator> authenticator;
+  if (!config.auth_tokens.empty()) {
+    authenticator = *NewTokenAuthenticator(config.auth_tokens);  // checked by LoadConfig
+    relay_options.authenticator = authenticator.get();
+  }
   absl::StatusOr<std::unique_ptr<Relay>> relay = Relay::Create(relay_options, selector->get());
   if (!relay.ok()) return Fail(absl::StrCat("error loading config: ", relay.status().message()));
 

@@ -4,10 +4,12 @@
 // reader (backpressure holds memory bounded), and deadlines on an injected clock.
 #include <doctest/doctest.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
 
+#include "pwgrid/auth.h"
 #include "pwgrid/relay.h"
 #include "pwgrid/selector.h"
 #include "pwgrid/testing/fake_worker.h"
@@ -191,6 +193,49 @@ TEST_CASE("deadlines follow the injected clock (RelayOptions::clock = the select
   clock.Advance(absl::Seconds(6));  // past the deadline on the shared clock: 503 at once
   const std::string answer = waiter.ReadUntilClosed(absl::Seconds(4));
   CHECK(answer.rfind("HTTP/1.1 503", 0) == 0);
+  relay->Stop(absl::ZeroDuration());
+}
+
+TEST_CASE("with an authenticator: 401 before any worker is reserved; a token's session works") {
+  auto worker = FakeWorker::Start().value();
+  auto registry = NewInMemoryWorkerRegistry({}).value();
+  WorkerInfo w;
+  w.id = "chromium:w1";
+  w.endpoint = worker->ws_endpoint();
+  PWGRID_REQUIRE_OK(registry->Register(w, absl::Seconds(60)));
+  auto selector = NewRegistrySelector(registry.get(), {}).value();
+  auto auth = NewTokenAuthenticator({{"team-a", "s3cret"}}).value();
+  RelayOptions o = RelayOptions::ForTesting();
+  o.authenticator = auth.get();
+  auto relay = Relay::Create(o, selector.get()).value();
+  PWGRID_REQUIRE_OK(relay->Start());
+  const std::string url = "ws://127.0.0.1:" + std::to_string(relay->port()) + "/";
+  for (const auto& headers : std::vector<std::map<std::string, std::string>>{
+           {},
+           {{"Authorization", "Bearer wrong"}},
+           {{"Authorization", "Basic d3Jvbmc6d3Jvbmc="}}}) {
+    auto refused = WsTestClient::Connect(url, headers);
+    CHECK(refused.status().message() ==
+          "HTTP 401: {\"error\":{\"code\":401,\"message\":\"Unauthorized\"}}\n");
+  }
+  auto raw = SendRawHttp(relay->port(), std::string("GET / HTTP/1.1\r\n") + kHandshake + "\r\n");
+  PWGRID_REQUIRE_OK(raw.status());
+  CHECK(raw->headers["www-authenticate"] == "Bearer");
+  CHECK(worker->connections_opened() == 0);  // refused before any worker was reserved
+  CHECK(registry->Snapshot().value()[0].lifetime == 0);
+  for (const auto& [target, headers] :
+       std::vector<std::pair<std::string, std::map<std::string, std::string>>>{
+           {"", {{"Authorization", "Bearer s3cret"}}},
+           {"", {{"Authorization", "Basic YWxpY2U6czNjcmV0"}}},
+           {"?token=s3cret", {}}}) {
+    auto client = WsTestClient::Connect(url + target, headers);
+    PWGRID_REQUIRE_OK(client.status());
+    PWGRID_CHECK_OK((*client)->SendText("hi"));
+    CHECK((*client)->Receive().value().data == "hi");
+    CHECK(worker->last_request_header("Authorization").empty());  // never forwarded
+    PWGRID_CHECK_OK((*client)->Close(1000));
+  }
+  CHECK(relay->stats().rejected_requests == 4);
   relay->Stop(absl::ZeroDuration());
 }
 

@@ -280,5 +280,29 @@ TEST_CASE("the HTTP surface: each selection failure's answer") {
   CHECK(BadRequestAnswer().Serialize().find("400 Bad Request\n") != std::string::npos);
 }
 
+TEST_CASE("the client's token: Bearer, else the basic-auth password, else ?token=") {
+  auto with = [](std::vector<std::pair<std::string, std::string>> headers, std::string target) {
+    RequestHead r;
+    r.method = "GET";
+    r.target = std::move(target);
+    r.version = "HTTP/1.1";
+    r.headers = std::move(headers);
+    return RequestToken(r);
+  };
+  CHECK(with({{"Authorization", "Bearer s3cret"}}, "/") == "s3cret");
+  CHECK(with({{"authorization", "bearer  s3cret"}}, "/") == "s3cret");
+  // ws://alice:s3cret@grid/ -> Basic base64("alice:s3cret")
+  CHECK(with({{"Authorization", "Basic YWxpY2U6czNjcmV0"}}, "/") == "s3cret");
+  CHECK(with({}, "/?browser=chromium&token=s3cret") == "s3cret");
+  CHECK(with({{"Authorization", "Bearer a"}}, "/?token=b") == "a");   // the header wins
+  CHECK(with({{"Authorization", "Basic !!!"}}, "/?token=b") == "b");  // not base64
+  CHECK(with({}, "/?browser=chromium").empty());
+  CHECK(UnauthorizedAnswer().Serialize() ==
+        "HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "WWW-Authenticate: Bearer\r\nContent-Length: 48\r\nConnection: close\r\n\r\n"
+        "{\"error\":{\"code\":401,\"message\":\"Unauthorized\"}}\n");
+  CHECK(UnauthorizedAnswer().rejection);
+}
+
 }  // namespace
 }  // namespace pwgrid::internal

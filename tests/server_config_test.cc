@@ -87,4 +87,20 @@ TEST_CASE("flags override the environment; --help is reported") {
 }
 
 }  // namespace
+TEST_CASE("AUTH_TOKENS: named and unnamed tokens; bad entries name the variable") {
+  auto c = Load({{"AUTH_TOKENS", "team-a:s3cret, other"}});
+  REQUIRE(c.ok());
+  REQUIRE(c->auth_tokens.size() == 2);
+  CHECK(c->auth_tokens[0].name == "team-a");
+  CHECK(c->auth_tokens[0].secret == "s3cret");
+  CHECK(c->auth_tokens[1].name == "token2");
+  CHECK(c->auth_tokens[1].secret == "other");
+  CHECK(Load({}).value().auth_tokens.empty());
+  CHECK(Load({{"AUTH_TOKENS", "a,,b"}}).status().message() == "AUTH_TOKENS: an entry is empty");
+  CHECK(Load({{"AUTH_TOKENS", "x:"}}).status().message() ==
+        "AUTH_TOKENS: an entry has an empty name or token");
+  CHECK(Load({{"AUTH_TOKENS", "a:t,b:t"}}).status().message() ==
+        "AUTH_TOKENS: two entries have the same token");
+}
+
 }  // namespace pwgrid::server

@@ -3,6 +3,7 @@
 #ifndef PWGRID_PWGRID_H_
 #define PWGRID_PWGRID_H_
 
+#include "pwgrid/auth.h"
 #include "pwgrid/browser_server.h"
 #include "pwgrid/clock.h"
 #include "pwgrid/local_pool.h"

@@ -9,6 +9,9 @@
 //   /metrics                200 {"activeConnections":N}
 //   / ?browser=<bad>        400 {"error":{"code":400,"message":"Unknown browser type: …"}}
 //   / not an upgrade        426 {"message":"This endpoint is for WebSocket connections only."}
+//   / upgrade refused by the authenticator (no token, a wrong one)
+//                           401 {"error":{"code":401,"message":"Unauthorized"}},
+//                           WWW-Authenticate: Bearer, before any worker is reserved
 //   / upgrade, not GET      405 "Method Not Allowed", Sec-Websocket-Version: 13
 //   / upgrade, bad Sec-WebSocket-Version or -Key
 //                           400 "Bad Request", Sec-Websocket-Version: 13
@@ -55,6 +58,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "pwgrid/auth.h"
 #include "pwgrid/clock.h"
 #include "pwgrid/logging.h"
 #include "pwgrid/selector.h"
@@ -78,6 +82,9 @@ struct RelayOptions {
   // close handshake before both sockets are closed, > 0.
   absl::Duration linger_timeout = absl::Seconds(10);
   Logger* logger = NullLogger();  // must outlive the Relay
+  // Asked before a worker is reserved for an upgrade; null: every client may connect. Borrowed,
+  // must outlive the Relay. See auth.h.
+  const Authenticator* authenticator = nullptr;
   // The time of clients' deadlines (now + select_timeout), as the Selector compares them: pass
   // the Selector's clock. Socket timeouts (dial, request, linger) are real time.
   Clock* clock = SystemClock();  // must outlive the Relay

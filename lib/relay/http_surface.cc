@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "lib/common/json_util.h"
 #include "lib/relay/http_util.h"
@@ -22,6 +23,7 @@ constexpr char kBody500Internal[] =
 constexpr char kBody500Browser[] =
     "{\"error\":{\"code\":500,\"message\":\"Browser server error\"}}\n";
 constexpr char kBody429[] = "{\"error\":{\"code\":429,\"message\":\"Too many waiting clients\"}}\n";
+constexpr char kBody401[] = "{\"error\":{\"code\":401,\"message\":\"Unauthorized\"}}\n";
 constexpr char kBody426[] = "{\"message\":\"This endpoint is for WebSocket connections only.\"}\n";
 
 HttpAnswer Answer(int status, std::string_view content_type, std::string body,
@@ -121,6 +123,29 @@ bool IsCleanRequest(const RequestHead& request) {
     if (!IsCleanHeader(name, value)) return false;
   }
   return true;
+}
+
+std::string RequestToken(const RequestHead& request) {
+  const std::string_view auth = request.Header("Authorization");
+  const size_t space = auth.find(' ');
+  if (space != std::string_view::npos) {
+    const std::string scheme = absl::AsciiStrToLower(std::string(auth.substr(0, space)));
+    std::string_view rest = auth.substr(space + 1);
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    if (scheme == "bearer" && !rest.empty()) return std::string(rest);
+    std::string decoded;
+    if (scheme == "basic" && absl::Base64Unescape(std::string(rest), &decoded)) {
+      const size_t colon = decoded.find(':');
+      if (colon != std::string::npos && colon + 1 < decoded.size())
+        return decoded.substr(colon + 1);
+    }
+  }
+  const auto [path, query] = SplitTarget(request.target);
+  return QueryValue(query, "token").value_or("");
+}
+
+HttpAnswer UnauthorizedAnswer() {
+  return Rejection(401, kBody401, {"WWW-Authenticate: Bearer"}, false);
 }
 
 HttpAnswer BadRequestAnswer() {

@@ -61,6 +61,11 @@ Route RouteRequest(const RequestHead& request, BrowserType default_browser,
 // value, a header name that is not a token): it gets BadRequestAnswer().
 bool IsCleanRequest(const RequestHead& request);
 
+// The token a request carries: `Authorization: Bearer <token>`, else the password of
+// `Authorization: Basic`, else the query parameter `token`; "" when none.
+std::string RequestToken(const RequestHead& request);
+
+HttpAnswer UnauthorizedAnswer();        // 401, WWW-Authenticate: Bearer
 HttpAnswer BadRequestAnswer();          // 400 "400 Bad Request\n", malformed or unclean head
 HttpAnswer HeadersTooLargeAnswer();     // 431, the head is over max_request_bytes
 HttpAnswer BrowserServerErrorAnswer();  // 500 "Browser server error", after the last failed dial

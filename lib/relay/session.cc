@@ -95,6 +95,19 @@ void Session::HandleRequest(const RequestHead& request) {
     Answer(*route.answer);
     return;
   }
+  if (const Authenticator* auth = shared_->options.authenticator) {
+    absl::StatusOr<std::string> tenant = auth->Authenticate({RequestToken(request), remote_ip_});
+    if (!tenant.ok()) {
+      const bool refused = absl::IsUnauthenticated(tenant.status());
+      PWGRID_LOG(shared_->options.logger, refused ? LogLevel::kWarn : LogLevel::kError,
+                 absl::StrCat("Connection from ", remote_, " rejected. ",
+                              refused ? "Not authorized" : "Authenticator failed: ",
+                              refused ? "" : tenant.status().ToString()));
+      Answer(refused ? UnauthorizedAnswer() : BrowserServerErrorAnswer());
+      return;
+    }
+    tenant_ = *std::move(tenant);
+  }
   forward_headers_ = ForwardedHeaders(request.headers);
   request_ =
       SelectRequest{route.browser, shared_->options.clock->Now() + shared_->options.select_timeout,

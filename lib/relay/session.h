@@ -124,6 +124,7 @@ class Session : public std::enable_shared_from_this<Session> {
   State state_ = State::kReadingRequest;
   std::string remote_;
   std::string remote_ip_;
+  std::string tenant_;       // the authenticator's name for the client; "" without one
   std::string in_;           // client bytes not yet consumed
   std::string out_;          // the answer or request being written
   std::string worker_head_;  // the worker's handshake answer

@@ -1,0 +1,50 @@
+// Authenticator: decides whether a client's upgrade request may get a browser session. The Relay
+// asks it (RelayOptions::authenticator) after the request is routed and before any worker is
+// reserved; a refusal is answered 401 with WWW-Authenticate: Bearer. The client's credential is
+// a token taken from, in order: `Authorization: Bearer <token>`, the password of
+// `Authorization: Basic` (clients that only take a URL: ws://user:<token>@host/), or the query
+// parameter `token`. The credential never reaches the worker (the Authorization header is not
+// forwarded and the client's query is not part of the worker's URL) and is never logged.
+//
+// NewTokenAuthenticator() is the implementation pwgrid-server uses (AUTH_TOKENS); a host may pass
+// its own.
+//
+// Thread-safety: implementations must be thread-safe: Authenticate() runs on relay I/O threads,
+// must be quick and must not block.
+#ifndef PWGRID_AUTH_H_
+#define PWGRID_AUTH_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace pwgrid {
+
+struct ClientCredentials {
+  std::string token;      // "" when the request carried none
+  std::string remote_ip;  // the client's address, as accept() reported it
+};
+
+class Authenticator {
+ public:
+  virtual ~Authenticator() = default;
+  // The tenant's name (what logs and quotas may show; never the token) when the client may
+  // connect; Unauthenticated (answered 401) when it may not. Other errors are answered 500.
+  virtual absl::StatusOr<std::string> Authenticate(const ClientCredentials& client) const = 0;
+};
+
+struct AccessToken {
+  std::string name;    // shown instead of the token; not empty
+  std::string secret;  // what the client presents; not empty
+};
+
+// Accepts exactly these tokens, compared in constant time. InvalidArgument: no token, an empty
+// name or secret, or two tokens with the same secret.
+absl::StatusOr<std::unique_ptr<Authenticator>> NewTokenAuthenticator(
+    std::vector<AccessToken> tokens);
+
+}  // namespace pwgrid
+
+#endif  // PWGRID_AUTH_H_
