@@ -188,36 +188,38 @@ const SettingsTable<ServerConfig>& Table() {
                      &ServerConfig::io_threads),
           IntSetting("MAX_WAITING_CLIENTS", "clients waiting for a worker before 429", "1000", 0,
                      1 << 24, &ServerConfig::max_waiting_clients),
-          ServerSetting{
-              "AUTH_TOKENS",
-              "tokens a client must present (Authorization: Bearer, basic-auth password or "
-              "?token=), comma-separated, each \"token\" or \"name:token\"",
-              "(none: no authentication)",
-              [](const std::string& v, ServerConfig& c) {
-                c.auth_tokens.clear();
-                for (absl::string_view entry : absl::StrSplit(v, ',')) {
-                  entry = absl::StripAsciiWhitespace(entry);
-                  if (entry.empty()) {
-                    return absl::InvalidArgumentError("AUTH_TOKENS: an entry is empty");
-                  }
-                  AccessToken t;
-                  const size_t colon = entry.find(':');
-                  t.name = colon == absl::string_view::npos
-                               ? absl::StrCat("token", c.auth_tokens.size() + 1)
-                               : std::string(entry.substr(0, colon));
-                  t.secret = std::string(
-                      colon == absl::string_view::npos ? entry : entry.substr(colon + 1));
-                  if (t.name.empty() || t.secret.empty()) {
-                    return absl::InvalidArgumentError(
-                        "AUTH_TOKENS: an entry has an empty name or token");
-                  }
-                  c.auth_tokens.push_back(std::move(t));
-                }
-                if (!NewTokenAuthenticator(c.auth_tokens).ok()) {
-                  return absl::InvalidArgumentError("AUTH_TOKENS: two entries have the same token");
-                }
-                return absl::OkStatus();
-              }},
+          ServerSetting{"AUTH_TOKENS",
+                        "tokens a client must present (Authorization: Bearer, basic-auth password "
+                        "or ?token=), comma-separated, each \"token\" or \"name:token\"",
+                        "(none: no authentication)",
+                        [](const std::string& v, ServerConfig& c) {
+                          for (absl::string_view entry : absl::StrSplit(v, ',')) {
+                            if (absl::StripAsciiWhitespace(entry).empty()) {
+                              return absl::InvalidArgumentError("AUTH_TOKENS: an entry is empty");
+                            }
+                          }
+                          absl::StatusOr<std::vector<AccessToken>> tokens = ParseAccessTokens(v);
+                          if (!tokens.ok()) {
+                            return absl::InvalidArgumentError(
+                                absl::StrCat("AUTH_TOKENS: ", tokens.status().message()));
+                          }
+                          c.auth_tokens = *std::move(tokens);
+                          return absl::OkStatus();
+                        }},
+          ServerSetting{"AUTH_TOKENS_FILE",
+                        "file of tokens, one \"token\" or \"name:token\" per line (# comments), "
+                        "re-read on SIGHUP without dropping sessions",
+                        "(none)",
+                        [](const std::string& v, ServerConfig& c) {
+                          absl::StatusOr<std::unique_ptr<TokenFileAuthenticator>> file =
+                              TokenFileAuthenticator::Create(v);
+                          if (!file.ok()) {
+                            return absl::InvalidArgumentError(
+                                absl::StrCat("AUTH_TOKENS_FILE: ", file.status().message()));
+                          }
+                          c.auth_tokens_file = v;
+                          return absl::OkStatus();
+                        }},
           ServerSetting{"BROWSER_LOG", "file that receives node's and Chromium's stderr",
                         "(discarded)",
                         [](const std::string& v, ServerConfig& c) {
@@ -256,6 +258,9 @@ absl::StatusOr<ServerConfig> LoadConfig(const std::function<const char*(const ch
   }
   if (config.redis_host.empty() && config.redis_port != 0) {
     return absl::InvalidArgumentError("REDIS_HOST is required");
+  }
+  if (!config.auth_tokens.empty() && !config.auth_tokens_file.empty()) {
+    return absl::InvalidArgumentError("set AUTH_TOKENS or AUTH_TOKENS_FILE, not both");
   }
   return loaded;
 }

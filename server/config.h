@@ -46,6 +46,7 @@ struct ServerConfig {
   std::string browser_log;  // BROWSER_LOG: file for node and Chromium stderr
   // AUTH_TOKENS: "token" or "name:token" entries, comma-separated; empty: no authentication.
   std::vector<AccessToken> auth_tokens;
+  std::string auth_tokens_file;  // AUTH_TOKENS_FILE: re-read on SIGHUP; checked readable at load
 };
 
 // `env` looks a variable up (nullptr when unset); `args` are argv[1..].

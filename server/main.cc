@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);  // AUTH_TOKENS_FILE is re-read
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -102,10 +103,17 @@ int main(int argc, char** argv) {
   relay_options.select_timeout = absl::Seconds(config.worker_select_timeout_s);
   relay_options.logger = &logger;
   std::unique_ptr<Authenticator> authenticator;
+  TokenFileAuthenticator* token_file = nullptr;  // reloaded on SIGHUP
   if (!config.auth_tokens.empty()) {
     authenticator = *NewTokenAuthenticator(config.auth_tokens);  // checked by LoadConfig
-    relay_options.authenticator = authenticator.get();
+  } else if (!config.auth_tokens_file.empty()) {
+    absl::StatusOr<std::unique_ptr<TokenFileAuthenticator>> file =
+        TokenFileAuthenticator::Create(config.auth_tokens_file);
+    if (!file.ok()) return Fail(absl::StrCat("AUTH_TOKENS_FILE: ", file.status().message()));
+    token_file = file->get();
+    authenticator = *std::move(file);
   }
+  relay_options.authenticator = authenticator.get();
   absl::StatusOr<std::unique_ptr<Relay>> relay = Relay::Create(relay_options, selector->get());
   if (!relay.ok()) return Fail(absl::StrCat("error loading config: ", relay.status().message()));
 
@@ -153,7 +161,20 @@ int main(int argc, char** argv) {
        {}});
 
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  while (true) {
+    sigwait(&stop_signals, &sig);
+    if (sig != SIGHUP) break;
+    if (token_file == nullptr) continue;
+    if (absl::Status s = token_file->Reload(); s.ok()) {
+      logger.Log({LogLevel::kInfo,
+                  absl::StrCat("Reloaded ", token_file->size(), " access token(s) from ",
+                               config.auth_tokens_file),
+                  {}});
+    } else {
+      logger.Log(
+          {LogLevel::kError, absl::StrCat("Keeping the access tokens in use: ", s.message()), {}});
+    }
+  }
   logger.Log({LogLevel::kInfo,
               absl::StrCat("Received ", sig == SIGINT ? "SIGINT" : "SIGTERM", ", draining (grace ",
                            config.shutdown_grace_s, "s)"),

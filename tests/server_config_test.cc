@@ -2,6 +2,9 @@
 #include "server/config.h"
 
 #include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <map>
 #include <string>
@@ -101,6 +104,20 @@ TEST_CASE("AUTH_TOKENS: named and unnamed tokens; bad entries name the variable"
         "AUTH_TOKENS: an entry has an empty name or token");
   CHECK(Load({{"AUTH_TOKENS", "a:t,b:t"}}).status().message() ==
         "AUTH_TOKENS: two entries have the same token");
+}
+
+TEST_CASE("AUTH_TOKENS_FILE must be readable with valid tokens; not with AUTH_TOKENS") {
+  CHECK(Load({{"AUTH_TOKENS_FILE", "/nonexistent/tokens"}}).status().message() ==
+        "AUTH_TOKENS_FILE: cannot read /nonexistent/tokens");
+  char path[] = "/tmp/pwgrid-tokens-XXXXXX";
+  const int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  REQUIRE(write(fd, "team-a:s3cret\n", 14) == 14);
+  close(fd);
+  CHECK(Load({{"AUTH_TOKENS_FILE", path}}).value().auth_tokens_file == path);
+  CHECK(Load({{"AUTH_TOKENS_FILE", path}, {"AUTH_TOKENS", "x"}}).status().message() ==
+        "set AUTH_TOKENS or AUTH_TOKENS_FILE, not both");
+  std::remove(path);
 }
 
 }  // namespace pwgrid::server

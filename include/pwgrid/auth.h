@@ -14,8 +14,10 @@
 #ifndef PWGRID_AUTH_H_
 #define PWGRID_AUTH_H_
 
+#include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -44,6 +46,32 @@ struct AccessToken {
 // name or secret, or two tokens with the same secret.
 absl::StatusOr<std::unique_ptr<Authenticator>> NewTokenAuthenticator(
     std::vector<AccessToken> tokens);
+
+// Parses a token list: one entry per line or comma, each "token" or "name:token" (a token
+// without a name is called "token<N>", N counting from 1); blank lines and lines starting with
+// '#' are skipped. InvalidArgument naming the problem (an empty name or token, a repeated token).
+absl::StatusOr<std::vector<AccessToken>> ParseAccessTokens(std::string_view text);
+
+// An Authenticator over the tokens of a file (ParseAccessTokens' format). Reload() reads the file
+// again and swaps the tokens in at once, without touching open sessions; when the file cannot be
+// read or parsed it keeps the tokens in use and returns the error.
+// Thread-safety: thread-safe (Authenticate takes a reader lock; Reload swaps under a writer lock).
+class TokenFileAuthenticator : public Authenticator {
+ public:
+  // NotFound/InvalidArgument: the file cannot be read, or has no valid token.
+  static absl::StatusOr<std::unique_ptr<TokenFileAuthenticator>> Create(std::string path);
+  ~TokenFileAuthenticator() override;
+
+  absl::StatusOr<std::string> Authenticate(const ClientCredentials& client) const override;
+  absl::Status Reload();
+  // Tokens in use now.
+  size_t size() const;
+
+ private:
+  class Impl;
+  explicit TokenFileAuthenticator(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace pwgrid
 
