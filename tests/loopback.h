@@ -76,18 +76,6 @@ class RawClient {
     }
     return out;
   }
-  bool PeerClosed(absl::Duration limit) {
-    const absl::Time end = absl::Now() + limit;
-    char buf[256];
-    while (absl::Now() < end) {
-      timeval tv{0, 50 * 1000};
-      setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-      const ssize_t n = recv(fd_, buf, sizeof(buf), 0);
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-        return true;
-    }
-    return false;
-  }
   void Close() {
     if (fd_ >= 0) close(fd_);
     fd_ = -1;

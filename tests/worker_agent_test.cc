@@ -92,6 +92,17 @@ struct Fixture {
     return **r;
   }
 
+  // Starts the agent, opens one session on its worker, asks for a recycle and waits until the
+  // worker drains. Returns its id.
+  std::string StartDrainingWithOneSession() {
+    PWGRID_REQUIRE_OK(agent->Start());
+    const std::string id = agent->current_worker_id();
+    (void)ReserveOne();
+    PWGRID_REQUIRE_OK(registry->RequestShutdown(id).status());
+    REQUIRE(Eventually([&] { return Load(id)->info.status == WorkerStatus::kDraining; }, kBound));
+    return id;
+  }
+
   // Bounds for waits on the agent's loop, with real slack over its 20 ms rounds.
   static constexpr absl::Duration kBound = absl::Seconds(10);
 
@@ -154,12 +165,7 @@ TEST_CASE("a recycle is make-before-break and drains until the active count is 0
 
 TEST_CASE("a drain ends at drain_timeout with sessions still open") {
   Fixture f(Replacement::kNone, /*drain_timeout=*/absl::Seconds(30));
-  PWGRID_REQUIRE_OK(f.agent->Start());
-  const std::string id = f.agent->current_worker_id();
-  (void)f.ReserveOne();
-  PWGRID_REQUIRE_OK(f.registry->RequestShutdown(id).status());
-  REQUIRE(Eventually([&] { return f.Load(id)->info.status == WorkerStatus::kDraining; },
-                     Fixture::kBound));
+  const std::string id = f.StartDrainingWithOneSession();
   // Nothing ends it before the deadline on the agent's clock.
   CHECK_FALSE(f.agent->Wait(absl::Milliseconds(200)).has_value());
   f.clock.Advance(absl::Seconds(31));
@@ -170,12 +176,7 @@ TEST_CASE("a drain ends at drain_timeout with sessions still open") {
 
 TEST_CASE("a draining worker whose key expired re-registers as draining") {
   Fixture f(Replacement::kNone);
-  PWGRID_REQUIRE_OK(f.agent->Start());
-  const std::string id = f.agent->current_worker_id();
-  (void)f.ReserveOne();
-  PWGRID_REQUIRE_OK(f.registry->RequestShutdown(id).status());
-  REQUIRE(Eventually([&] { return f.Load(id)->info.status == WorkerStatus::kDraining; },
-                     Fixture::kBound));
+  const std::string id = f.StartDrainingWithOneSession();
   // Past the key's TTL: the registry has expired it; the agent's next heartbeat finds it gone
   // and registers it again, with its own status.
   f.clock.Advance(absl::Seconds(2));
