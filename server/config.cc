@@ -94,6 +94,41 @@ ServerSetting StringSetting(const char* env, const char* help, const char* def,
                        }};
 }
 
+// A token list (ParseAccessTokens' format, comma-separated).
+ServerSetting TokensSetting(const char* env, const char* help, const char* def,
+                            std::vector<AccessToken> ServerConfig::*field) {
+  return ServerSetting{
+      env, help, def, [env, field](const std::string& v, ServerConfig& c) {
+        for (absl::string_view entry : absl::StrSplit(v, ',')) {
+          if (absl::StripAsciiWhitespace(entry).empty()) {
+            return absl::InvalidArgumentError(absl::StrCat(env, ": an entry is empty"));
+          }
+        }
+        absl::StatusOr<std::vector<AccessToken>> tokens = ParseAccessTokens(v);
+        if (!tokens.ok()) {
+          return absl::InvalidArgumentError(absl::StrCat(env, ": ", tokens.status().message()));
+        }
+        c.*field = *std::move(tokens);
+        return absl::OkStatus();
+      }};
+}
+
+ServerSetting BoolSetting(const char* env, const char* help, const char* def,
+                          bool ServerConfig::*field) {
+  return ServerSetting{
+      env, help, def, [env, field](const std::string& v, ServerConfig& c) {
+        const std::string lower = absl::AsciiStrToLower(v);
+        if (lower == "true" || lower == "1") {
+          c.*field = true;
+        } else if (lower == "false" || lower == "0") {
+          c.*field = false;
+        } else {
+          return absl::InvalidArgumentError(absl::StrCat(env, " must be true or false"));
+        }
+        return absl::OkStatus();
+      }};
+}
+
 const SettingsTable<ServerConfig>& Table() {
   static const auto* table = new SettingsTable<ServerConfig>(
       {
@@ -188,27 +223,14 @@ const SettingsTable<ServerConfig>& Table() {
                      &ServerConfig::io_threads),
           IntSetting("MAX_WAITING_CLIENTS", "clients waiting for a worker before 429", "1000", 0,
                      1 << 24, &ServerConfig::max_waiting_clients),
-          ServerSetting{"AUTH_TOKENS",
+          TokensSetting("AUTH_TOKENS",
                         "tokens a client must present (Authorization: Bearer, basic-auth password "
-                        "or ?token=), comma-separated, each \"token\" or \"name:token\"",
-                        "(none: no authentication)",
-                        [](const std::string& v, ServerConfig& c) {
-                          for (absl::string_view entry : absl::StrSplit(v, ',')) {
-                            if (absl::StripAsciiWhitespace(entry).empty()) {
-                              return absl::InvalidArgumentError("AUTH_TOKENS: an entry is empty");
-                            }
-                          }
-                          absl::StatusOr<std::vector<AccessToken>> tokens = ParseAccessTokens(v);
-                          if (!tokens.ok()) {
-                            return absl::InvalidArgumentError(
-                                absl::StrCat("AUTH_TOKENS: ", tokens.status().message()));
-                          }
-                          c.auth_tokens = *std::move(tokens);
-                          return absl::OkStatus();
-                        }},
+                        "or ?token=), comma-separated, each \"token\", \"name:token\" or "
+                        "\"name:token:max=N\" (N: the tenant's session quota)",
+                        "(none: no authentication)", &ServerConfig::auth_tokens),
           ServerSetting{"AUTH_TOKENS_FILE",
-                        "file of tokens, one \"token\" or \"name:token\" per line (# comments), "
-                        "re-read on SIGHUP without dropping sessions",
+                        "file of tokens, one \"token\", \"name:token\" or \"name:token:max=N\" "
+                        "per line (# comments), re-read on SIGHUP without dropping sessions",
                         "(none)",
                         [](const std::string& v, ServerConfig& c) {
                           absl::StatusOr<std::unique_ptr<TokenFileAuthenticator>> file =
@@ -218,6 +240,55 @@ const SettingsTable<ServerConfig>& Table() {
                                 absl::StrCat("AUTH_TOKENS_FILE: ", file.status().message()));
                           }
                           c.auth_tokens_file = v;
+                          return absl::OkStatus();
+                        }},
+          TokensSetting("ADMIN_TOKENS",
+                        "tokens of the operator's endpoints (with PROTECT_METRICS: /metrics), "
+                        "comma-separated, each \"token\" or \"name:token\"",
+                        "(none)", &ServerConfig::admin_tokens),
+          BoolSetting("PROTECT_METRICS", "true: /metrics needs an admin token (ADMIN_TOKENS)",
+                      "false", &ServerConfig::protect_metrics),
+          IntSetting("MAX_CLIENT_CONNECTIONS",
+                     "client connections open at once; over it a client gets 503 "
+                     "(0: sized from the file limit)",
+                     "0", 0, 1 << 24, &ServerConfig::max_client_connections),
+          IntSetting("MAX_CONNECTIONS_PER_ADDRESS",
+                     "client connections open at once from one IP address; over it 503 (0: no "
+                     "limit; behind a proxy every client has its address)",
+                     "0", 0, 1 << 24, &ServerConfig::max_connections_per_address),
+          ServerSetting{"PEER_TIMEOUT",
+                        "seconds within which a client or worker gone without a FIN is noticed "
+                        "and its session closed (TCP keepalive + TCP_USER_TIMEOUT; 0: kernel "
+                        "defaults, else 2..86400)",
+                        "60",
+                        [](const std::string& v, ServerConfig& c) {
+                          absl::StatusOr<int64_t> n = ParseInt("PEER_TIMEOUT", v);
+                          if (!n.ok()) return n.status();
+                          if (*n != 0 && (*n < 2 || *n > 86400)) {
+                            return absl::InvalidArgumentError(
+                                "PEER_TIMEOUT must be 0 (off) or between 2 and 86400");
+                          }
+                          c.peer_timeout_s = static_cast<int>(*n);
+                          return absl::OkStatus();
+                        }},
+          IntSetting("SESSION_IDLE_TIMEOUT",
+                     "seconds without a byte either way after which a session is closed (close "
+                     "frame 1008; 0: never)",
+                     "0", 0, 1 << 24, &ServerConfig::session_idle_timeout_s),
+          IntSetting("SESSION_MAX_DURATION",
+                     "seconds after which a session is closed (close frame 1008; 0: never)", "0", 0,
+                     1 << 24, &ServerConfig::session_max_duration_s),
+          ServerSetting{"WORKER_ALLOWED_NETWORKS",
+                        "CIDR list: worker endpoints outside it are never dialled (0.0.0.0/0,::/0: "
+                        "any)",
+                        "127.0.0.0/8,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,::1/128,fc00::/7",
+                        [](const std::string& v, ServerConfig& c) {
+                          absl::StatusOr<std::vector<IpNetwork>> n = ParseIpNetworks(v);
+                          if (!n.ok()) {
+                            return absl::InvalidArgumentError(
+                                absl::StrCat("WORKER_ALLOWED_NETWORKS: ", n.status().message()));
+                          }
+                          c.worker_allowed_networks = *std::move(n);
                           return absl::OkStatus();
                         }},
           ServerSetting{"BROWSER_LOG", "file that receives node's and Chromium's stderr",
@@ -261,6 +332,17 @@ absl::StatusOr<ServerConfig> LoadConfig(const std::function<const char*(const ch
   }
   if (!config.auth_tokens.empty() && !config.auth_tokens_file.empty()) {
     return absl::InvalidArgumentError("set AUTH_TOKENS or AUTH_TOKENS_FILE, not both");
+  }
+  if (config.protect_metrics && config.admin_tokens.empty()) {
+    return absl::InvalidArgumentError("PROTECT_METRICS=true needs ADMIN_TOKENS");
+  }
+  for (const AccessToken& admin : config.admin_tokens) {
+    for (const AccessToken& client : config.auth_tokens) {
+      if (admin.secret == client.secret) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("ADMIN_TOKENS: the token of ", admin.name, " is also a client token"));
+      }
+    }
   }
   return loaded;
 }

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "pwgrid/auth.h"
+#include "pwgrid/ip_network.h"
 #include "pwgrid/logging.h"
 #include "pwgrid/types.h"
 
@@ -47,6 +48,15 @@ struct ServerConfig {
   // AUTH_TOKENS: "token" or "name:token" entries, comma-separated; empty: no authentication.
   std::vector<AccessToken> auth_tokens;
   std::string auth_tokens_file;  // AUTH_TOKENS_FILE: re-read on SIGHUP; checked readable at load
+  std::vector<AccessToken> admin_tokens;  // ADMIN_TOKENS: the operator's endpoints
+  bool protect_metrics = false;           // PROTECT_METRICS: /metrics needs an admin token
+  int max_client_connections = 0;         // MAX_CLIENT_CONNECTIONS; 0: from the file limit
+  int max_connections_per_address = 0;    // MAX_CONNECTIONS_PER_ADDRESS; 0: no limit
+  int peer_timeout_s = 60;                // PEER_TIMEOUT; 0: the kernel's defaults
+  int session_idle_timeout_s = 0;         // SESSION_IDLE_TIMEOUT; 0: off
+  int session_max_duration_s = 0;         // SESSION_MAX_DURATION; 0: off
+  // WORKER_ALLOWED_NETWORKS: worker endpoints outside these are not dialled.
+  std::vector<IpNetwork> worker_allowed_networks = PrivateNetworks();
 };
 
 // `env` looks a variable up (nullptr when unset); `args` are argv[1..].

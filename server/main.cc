@@ -114,6 +114,17 @@ int main(int argc, char** argv) {
     authenticator = *std::move(file);
   }
   relay_options.authenticator = authenticator.get();
+  std::unique_ptr<Authenticator> admin_authenticator;
+  if (config.protect_metrics) {
+    admin_authenticator = *NewTokenAuthenticator(config.admin_tokens);  // checked by LoadConfig
+    relay_options.admin_authenticator = admin_authenticator.get();
+  }
+  relay_options.max_client_connections = config.max_client_connections;
+  relay_options.max_connections_per_address = config.max_connections_per_address;
+  relay_options.peer_timeout = absl::Seconds(config.peer_timeout_s);
+  relay_options.session_idle_timeout = absl::Seconds(config.session_idle_timeout_s);
+  relay_options.session_max_duration = absl::Seconds(config.session_max_duration_s);
+  relay_options.allowed_worker_networks = config.worker_allowed_networks;
   absl::StatusOr<std::unique_ptr<Relay>> relay = Relay::Create(relay_options, selector->get());
   if (!relay.ok()) return Fail(absl::StrCat("error loading config: ", relay.status().message()));
 

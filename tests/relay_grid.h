@@ -31,7 +31,8 @@ struct GridOptions {
   absl::Duration select_timeout = absl::Seconds(2);
   int io_threads = 1;
   int64_t max_waiting = 1000;
-  Logger* logger = NullLogger();  // relay and selector logs; must outlive the grid
+  Logger* logger = NullLogger();             // relay and selector logs; must outlive the grid
+  std::function<void(RelayOptions&)> relay;  // changes to RelayOptions::ForTesting()
 };
 
 struct Grid {
@@ -49,6 +50,7 @@ struct Grid {
     ro.select_timeout = o.select_timeout;
     ro.io_threads = o.io_threads;
     ro.logger = o.logger;
+    if (o.relay) o.relay(ro);
     relay = Relay::Create(ro, selector.get()).value();
     REQUIRE(relay->Start().ok());
   }

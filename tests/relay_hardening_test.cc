@@ -22,6 +22,7 @@
 #include "pwgrid/testing/fake_worker.h"
 #include "pwgrid/testing/status_macros.h"
 #include "pwgrid/testing/ws_test_client.h"
+#include "tests/capturing_logger.h"
 #include "tests/loopback.h"
 #include "tests/relay_grid.h"
 
@@ -30,27 +31,6 @@ namespace {
 
 using testing::FakeWorker;
 using testing::WsTestClient;
-
-// Keeps every log record for assertions.
-class CapturingLogger : public Logger {
- public:
-  bool Enabled(LogLevel) const override { return true; }
-  void Log(const LogRecord& r) override {
-    absl::MutexLock lock(&mu_);
-    messages_.push_back(r.message);
-  }
-  bool Contains(std::string_view part) const {
-    absl::MutexLock lock(&mu_);
-    for (const std::string& m : messages_) {
-      if (absl::StrContains(m, absl::string_view(part.data(), part.size()))) return true;
-    }
-    return false;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  std::vector<std::string> messages_ ABSL_GUARDED_BY(mu_);
-};
 
 int LocalPort(int fd, bool peer) {
   sockaddr_storage a{};

@@ -101,9 +101,9 @@ TEST_CASE("AUTH_TOKENS: named and unnamed tokens; bad entries name the variable"
   CHECK(Load({}).value().auth_tokens.empty());
   CHECK(Load({{"AUTH_TOKENS", "a,,b"}}).status().message() == "AUTH_TOKENS: an entry is empty");
   CHECK(Load({{"AUTH_TOKENS", "x:"}}).status().message() ==
-        "AUTH_TOKENS: an entry has an empty name or token");
+        "AUTH_TOKENS: entry 1 has an empty name or token");
   CHECK(Load({{"AUTH_TOKENS", "a:t,b:t"}}).status().message() ==
-        "AUTH_TOKENS: two entries have the same token");
+        "AUTH_TOKENS: entry 2 repeats an earlier token");
 }
 
 TEST_CASE("AUTH_TOKENS_FILE must be readable with valid tokens; not with AUTH_TOKENS") {
@@ -118,6 +118,63 @@ TEST_CASE("AUTH_TOKENS_FILE must be readable with valid tokens; not with AUTH_TO
   CHECK(Load({{"AUTH_TOKENS_FILE", path}, {"AUTH_TOKENS", "x"}}).status().message() ==
         "set AUTH_TOKENS or AUTH_TOKENS_FILE, not both");
   std::remove(path);
+}
+
+TEST_CASE("the limits: defaults, values, and messages naming the variable") {
+  ServerConfig d = Load({}).value();
+  CHECK(d.max_client_connections == 0);
+  CHECK(d.max_connections_per_address == 0);
+  CHECK(d.peer_timeout_s == 60);
+  CHECK(d.session_idle_timeout_s == 0);
+  CHECK(d.session_max_duration_s == 0);
+  CHECK(d.worker_allowed_networks.size() == 6);
+  CHECK_FALSE(d.protect_metrics);
+  auto c = Load({{"MAX_CLIENT_CONNECTIONS", "500"},
+                 {"MAX_CONNECTIONS_PER_ADDRESS", "20"},
+                 {"PEER_TIMEOUT", "0"},
+                 {"SESSION_IDLE_TIMEOUT", "300"},
+                 {"SESSION_MAX_DURATION", "3600"},
+                 {"WORKER_ALLOWED_NETWORKS", "10.0.0.0/8, 192.168.5.0/24"}});
+  REQUIRE(c.ok());
+  CHECK(c->max_client_connections == 500);
+  CHECK(c->max_connections_per_address == 20);
+  CHECK(c->peer_timeout_s == 0);
+  CHECK(c->session_idle_timeout_s == 300);
+  CHECK(c->session_max_duration_s == 3600);
+  REQUIRE(c->worker_allowed_networks.size() == 2);
+  CHECK(c->worker_allowed_networks[1].ToString() == "192.168.5.0/24");
+  CHECK(Load({{"PEER_TIMEOUT", "1"}}).status().message() ==
+        "PEER_TIMEOUT must be 0 (off) or between 2 and 86400");
+  CHECK(Load({{"MAX_CLIENT_CONNECTIONS", "-1"}}).status().message() ==
+        "MAX_CLIENT_CONNECTIONS must be between 0 and 16777216");
+  CHECK(Load({{"SESSION_IDLE_TIMEOUT", "soon"}}).status().message() ==
+        "SESSION_IDLE_TIMEOUT: 'soon' is not an integer");
+  CHECK(Load({{"WORKER_ALLOWED_NETWORKS", "10.0.0.0/40"}}).status().message() ==
+        "WORKER_ALLOWED_NETWORKS: '10.0.0.0/40': the prefix length must be 0..32");
+}
+
+TEST_CASE("ADMIN_TOKENS and PROTECT_METRICS") {
+  auto c = Load({{"ADMIN_TOKENS", "ops:adm1n"}, {"PROTECT_METRICS", "true"}});
+  REQUIRE(c.ok());
+  CHECK(c->protect_metrics);
+  CHECK(c->admin_tokens[0].name == "ops");
+  CHECK(Load({{"PROTECT_METRICS", "true"}}).status().message() ==
+        "PROTECT_METRICS=true needs ADMIN_TOKENS");
+  CHECK(Load({{"PROTECT_METRICS", "yes please"}}).status().message() ==
+        "PROTECT_METRICS must be true or false");
+  CHECK(Load({{"ADMIN_TOKENS", "ops:same"}, {"AUTH_TOKENS", "ci:same"}}).status().message() ==
+        "ADMIN_TOKENS: the token of ops is also a client token");
+  CHECK(Load({{"ADMIN_TOKENS", ":x"}}).status().message() ==
+        "ADMIN_TOKENS: entry 1 has an empty name or token");
+}
+
+TEST_CASE("AUTH_TOKENS carries quotas: name:token:max=N") {
+  auto c = Load({{"AUTH_TOKENS", "ci:s3cret:max=4,adhoc:x"}});
+  REQUIRE(c.ok());
+  CHECK(c->auth_tokens[0].max_sessions == 4);
+  CHECK(c->auth_tokens[1].max_sessions == 0);
+  CHECK(Load({{"AUTH_TOKENS", "ci:s3cret:max=0"}}).status().message() ==
+        "AUTH_TOKENS: entry 1: max= must be a whole number of sessions, at least 1");
 }
 
 }  // namespace pwgrid::server

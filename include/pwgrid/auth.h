@@ -15,6 +15,7 @@
 #define PWGRID_AUTH_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -29,17 +30,28 @@ struct ClientCredentials {
   std::string remote_ip;  // the client's address, as accept() reported it
 };
 
+// Who a client is, as far as the grid cares: the name logs, leases and the status API show
+// (never the token), and the tenant's session quota.
+struct Tenant {
+  std::string name;
+  // Sessions the tenant may have open at once across the grid (every proxy of a Redis grid);
+  // 0: no quota. A client over it waits in the queue behind the tenant's own sessions; the queue
+  // serves tenants round robin (see selector.h).
+  int64_t max_sessions = 0;
+};
+
 class Authenticator {
  public:
   virtual ~Authenticator() = default;
-  // The tenant's name (what logs and quotas may show; never the token) when the client may
-  // connect; Unauthenticated (answered 401) when it may not. Other errors are answered 500.
-  virtual absl::StatusOr<std::string> Authenticate(const ClientCredentials& client) const = 0;
+  // The client's tenant when it may connect; Unauthenticated (answered 401) when it may not.
+  // Other errors are answered 500.
+  virtual absl::StatusOr<Tenant> Authenticate(const ClientCredentials& client) const = 0;
 };
 
 struct AccessToken {
-  std::string name;    // shown instead of the token; not empty
-  std::string secret;  // what the client presents; not empty
+  std::string name;          // shown instead of the token; not empty
+  std::string secret;        // what the client presents; not empty
+  int64_t max_sessions = 0;  // the tenant's quota (Tenant::max_sessions); 0: none
 };
 
 // Accepts exactly these tokens, compared in constant time. InvalidArgument: no token, an empty
@@ -47,9 +59,11 @@ struct AccessToken {
 absl::StatusOr<std::unique_ptr<Authenticator>> NewTokenAuthenticator(
     std::vector<AccessToken> tokens);
 
-// Parses a token list: one entry per line or comma, each "token" or "name:token" (a token
-// without a name is called "token<N>", N counting from 1); blank lines and lines starting with
-// '#' are skipped. InvalidArgument naming the problem (an empty name or token, a repeated token).
+// Parses a token list: one entry per line or comma, each "token", "name:token" or
+// "name:token:max=N" (N >= 1: the tenant's session quota); a token without a name is called
+// "token<N>", N counting from 1. Blank lines and lines starting with '#' are skipped.
+// InvalidArgument naming the problem and the entry's number (an empty name or token, a repeated
+// token or name, a bad max=), never the token.
 absl::StatusOr<std::vector<AccessToken>> ParseAccessTokens(std::string_view text);
 
 // An Authenticator over the tokens of a file (ParseAccessTokens' format). Reload() reads the file
@@ -62,7 +76,7 @@ class TokenFileAuthenticator : public Authenticator {
   static absl::StatusOr<std::unique_ptr<TokenFileAuthenticator>> Create(std::string path);
   ~TokenFileAuthenticator() override;
 
-  absl::StatusOr<std::string> Authenticate(const ClientCredentials& client) const override;
+  absl::StatusOr<Tenant> Authenticate(const ClientCredentials& client) const override;
   absl::Status Reload();
   // Tokens in use now.
   size_t size() const;

@@ -6,6 +6,7 @@
 #include "pwgrid/auth.h"
 #include "pwgrid/browser_server.h"
 #include "pwgrid/clock.h"
+#include "pwgrid/ip_network.h"
 #include "pwgrid/local_pool.h"
 #include "pwgrid/log_format.h"
 #include "pwgrid/logging.h"

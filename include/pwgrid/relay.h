@@ -34,6 +34,11 @@
 //   headers not complete within request_timeout
 //                           the connection is closed, no answer
 //   any other path          404 "404 page not found"
+//   over max_client_connections or max_connections_per_address
+//                           503 {"error":{"code":503,"message":"Too many connections"}},
+//                           Retry-After: 1
+//   /metrics without an admin token, when admin_authenticator is set
+//                           401 as above
 // Answers other than to an upgrade keep an HTTP/1.1 connection open for the next request unless
 // the client sent Connection: close; error answers to an upgrade close it.
 // A worker that answers the handshake with anything but 101 has its answer passed to the client,
@@ -54,12 +59,14 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "pwgrid/auth.h"
 #include "pwgrid/clock.h"
+#include "pwgrid/ip_network.h"
 #include "pwgrid/logging.h"
 #include "pwgrid/selector.h"
 #include "pwgrid/types.h"
@@ -85,6 +92,36 @@ struct RelayOptions {
   // Asked before a worker is reserved for an upgrade; null: every client may connect. Borrowed,
   // must outlive the Relay. See auth.h.
   const Authenticator* authenticator = nullptr;
+  // Asked for the operator's endpoints (/metrics); null: they are open to anyone who can reach
+  // the port. A refusal is answered 401 as above. Borrowed, must outlive the Relay.
+  const Authenticator* admin_authenticator = nullptr;
+
+  // Worker endpoints are dialled only at addresses inside these networks (a host name is
+  // resolved first); a worker elsewhere is refused with a log line naming it, taken out of
+  // selection until it registers (heartbeats) again, and the client is given another worker.
+  // So that whoever can write to the registry cannot make the grid dial any address.
+  // Default: loopback and private ranges (PrivateNetworks()). Empty: any address.
+  std::vector<IpNetwork> allowed_worker_networks = PrivateNetworks();
+
+  // Client connections open at once, >= 0; 0: sized from the file limit, (RLIMIT_NOFILE - 128) / 2
+  // (a relayed session holds two descriptors). A connection over it, or over
+  // max_connections_per_address, is answered 503 {"error":{"code":503,"message":"Too many
+  // connections"}} once its request head is read (a further 64 such at once are closed unread),
+  // so the relay never runs out of descriptors.
+  int max_client_connections = 0;
+  // Client connections open at once from one IP address, >= 0; 0: no such limit.
+  int max_connections_per_address = 0;
+  // Dead peers: on both sockets of a session, TCP keepalive (first probe after peer_timeout / 2,
+  // then every peer_timeout / 6, at least 1 s) and TCP_USER_TIMEOUT (peer_timeout / 2), so that a
+  // client or worker gone without a FIN (a cut network, a suspended laptop) is noticed and its
+  // session closed within peer_timeout. Zero: the kernel's defaults (hours). Else >= 2 s.
+  absl::Duration peer_timeout = absl::Seconds(60);
+  // A relayed session with no byte either way for this long is closed: the client gets close
+  // frame 1008 "session idle timeout", the worker a TCP close, the slot is freed. Zero: never.
+  absl::Duration session_idle_timeout = absl::ZeroDuration();
+  // A relayed session older than this is closed the same way (1008 "session maximum duration
+  // reached"). Zero: never.
+  absl::Duration session_max_duration = absl::ZeroDuration();
   // The time of clients' deadlines (now + select_timeout), as the Selector compares them: pass
   // the Selector's clock. Socket timeouts (dial, request, linger) are real time.
   Clock* clock = SystemClock();  // must outlive the Relay
@@ -95,11 +132,12 @@ struct RelayOptions {
 };
 
 struct RelayStats {
-  int64_t active_sessions = 0;    // relayed sessions open now
-  int64_t total_sessions = 0;     // relayed sessions ever established
-  int64_t rejected_requests = 0;  // upgrade requests answered with an error status
-  int64_t bytes_to_workers = 0;   // after the handshake
-  int64_t bytes_to_clients = 0;   // after the handshake
+  int64_t active_sessions = 0;     // relayed sessions open now
+  int64_t client_connections = 0;  // client sockets open now (HTTP, waiting, relayed)
+  int64_t total_sessions = 0;      // relayed sessions ever established
+  int64_t rejected_requests = 0;   // upgrade requests answered with an error status
+  int64_t bytes_to_workers = 0;    // after the handshake
+  int64_t bytes_to_clients = 0;    // after the handshake
 };
 
 class Relay {

@@ -10,6 +10,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
@@ -28,26 +30,36 @@ bool ConstantTimeEquals(const std::string& a, const std::string& b) {
 }
 
 // The tenant of `token` among `tokens`; every token is compared (no early exit).
-absl::StatusOr<std::string> Match(const std::vector<AccessToken>& tokens,
-                                  const std::string& token) {
+absl::StatusOr<Tenant> Match(const std::vector<AccessToken>& tokens, const std::string& token) {
   if (token.empty()) return absl::UnauthenticatedError("no token");
-  const std::string* name = nullptr;
+  const AccessToken* match = nullptr;
   for (const AccessToken& t : tokens) {
-    if (ConstantTimeEquals(t.secret, token)) name = &t.name;
+    if (ConstantTimeEquals(t.secret, token)) match = &t;
   }
-  if (name == nullptr) return absl::UnauthenticatedError("unknown token");
-  return *name;
+  if (match == nullptr) return absl::UnauthenticatedError("unknown token");
+  return Tenant{match->name, match->max_sessions};
 }
 
+// What every token set must satisfy: `entry` names one (from 1) in the message.
 absl::Status CheckTokens(const std::vector<AccessToken>& tokens) {
   if (tokens.empty()) return absl::InvalidArgumentError("no access token");
   std::set<std::string> secrets;
-  for (const AccessToken& t : tokens) {
+  std::set<std::string> names;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const AccessToken& t = tokens[i];
+    const std::string entry = absl::StrCat("entry ", i + 1);
     if (t.name.empty() || t.secret.empty()) {
-      return absl::InvalidArgumentError("an access token needs a name and a secret");
+      return absl::InvalidArgumentError(absl::StrCat(entry, " has an empty name or token"));
+    }
+    if (t.max_sessions < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(entry, " has a negative max"));
     }
     if (!secrets.insert(t.secret).second) {
-      return absl::InvalidArgumentError("two access tokens have the same secret");
+      return absl::InvalidArgumentError(absl::StrCat(entry, " repeats an earlier token"));
+    }
+    // Quotas and logs go by name: two tenants of one name would share a quota unseen.
+    if (!names.insert(t.name).second) {
+      return absl::InvalidArgumentError(absl::StrCat(entry, " repeats the name ", t.name));
     }
   }
   return absl::OkStatus();
@@ -57,7 +69,7 @@ class TokenAuthenticator : public Authenticator {
  public:
   explicit TokenAuthenticator(std::vector<AccessToken> tokens) : tokens_(std::move(tokens)) {}
 
-  absl::StatusOr<std::string> Authenticate(const ClientCredentials& client) const override {
+  absl::StatusOr<Tenant> Authenticate(const ClientCredentials& client) const override {
     return Match(tokens_, client.token);
   }
 
@@ -71,11 +83,9 @@ absl::StatusOr<std::vector<AccessToken>> ReadTokenFile(const std::string& path) 
   std::stringstream text;
   text << in.rdbuf();
   absl::StatusOr<std::vector<AccessToken>> tokens = ParseAccessTokens(text.str());
+  if (tokens.ok() && tokens->empty()) tokens = absl::InvalidArgumentError("no access token");
   if (!tokens.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", tokens.status().message()));
-  }
-  if (absl::Status s = CheckTokens(*tokens); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
   }
   return tokens;
 }
@@ -84,24 +94,34 @@ absl::StatusOr<std::vector<AccessToken>> ReadTokenFile(const std::string& path) 
 
 absl::StatusOr<std::vector<AccessToken>> ParseAccessTokens(std::string_view text) {
   std::vector<AccessToken> out;
-  std::set<std::string> secrets;
   for (absl::string_view line :
        absl::StrSplit(absl::string_view(text.data(), text.size()), absl::ByAnyChar(",\n"))) {
     line = absl::StripAsciiWhitespace(line);
     if (line.empty() || line.front() == '#') continue;
     AccessToken t;
     const size_t colon = line.find(':');
-    t.name = colon == absl::string_view::npos ? absl::StrCat("token", out.size() + 1)
-                                              : std::string(line.substr(0, colon));
-    t.secret = std::string(colon == absl::string_view::npos ? line : line.substr(colon + 1));
-    if (t.name.empty() || t.secret.empty()) {
-      return absl::InvalidArgumentError("an entry has an empty name or token");
-    }
-    if (!secrets.insert(t.secret).second) {
-      return absl::InvalidArgumentError("two entries have the same token");
+    if (colon == absl::string_view::npos) {
+      t.name = absl::StrCat("token", out.size() + 1);
+      t.secret = std::string(line);
+    } else {
+      t.name = std::string(line.substr(0, colon));
+      absl::string_view rest = line.substr(colon + 1);
+      const size_t last = rest.rfind(':');
+      if (last != absl::string_view::npos && absl::StartsWith(rest.substr(last + 1), "max=")) {
+        int64_t max = 0;
+        if (!absl::SimpleAtoi(rest.substr(last + 5), &max) || max < 1) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "entry ", out.size() + 1, ": max= must be a whole number of sessions, at least 1"));
+        }
+        t.max_sessions = max;
+        rest = rest.substr(0, last);
+      }
+      t.secret = std::string(rest);
     }
     out.push_back(std::move(t));
   }
+  if (out.empty()) return out;
+  if (absl::Status s = CheckTokens(out); !s.ok()) return s;
   return out;
 }
 
@@ -116,7 +136,7 @@ class TokenFileAuthenticator::Impl {
   Impl(std::string path, std::vector<AccessToken> tokens)
       : path_(std::move(path)), tokens_(std::move(tokens)) {}
 
-  absl::StatusOr<std::string> Authenticate(const ClientCredentials& client) const {
+  absl::StatusOr<Tenant> Authenticate(const ClientCredentials& client) const {
     absl::ReaderMutexLock lock(&mu_);
     return Match(tokens_, client.token);
   }
@@ -149,8 +169,7 @@ absl::StatusOr<std::unique_ptr<TokenFileAuthenticator>> TokenFileAuthenticator::
 TokenFileAuthenticator::TokenFileAuthenticator(std::unique_ptr<Impl> impl)
     : impl_(std::move(impl)) {}
 TokenFileAuthenticator::~TokenFileAuthenticator() = default;
-absl::StatusOr<std::string> TokenFileAuthenticator::Authenticate(
-    const ClientCredentials& client) const {
+absl::StatusOr<Tenant> TokenFileAuthenticator::Authenticate(const ClientCredentials& client) const {
   return impl_->Authenticate(client);
 }
 absl::Status TokenFileAuthenticator::Reload() { return impl_->Reload(); }

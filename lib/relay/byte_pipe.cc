@@ -8,7 +8,11 @@
 // Frame headers are followed in both directions (no payload is parsed): worker to client to know
 // when a 1011 close frame can be injected if the worker dies, client to worker to tell a client
 // that closed properly from one that vanished. See session.h for the state machine.
+#include <algorithm>
+#include <chrono>
+
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "lib/relay/session.h"
 
 namespace pwgrid::internal {
@@ -49,13 +53,27 @@ void Session::Pump(Pipe& p) {
       home_->GiveBuffer(std::move(p.buf));
       if (ec == asio::error::would_block || ec == asio::error::try_again) {
         Await(p, *p.from, tcp::socket::wait_read);
+      } else if (p.to_worker && ec != asio::error::eof) {
+        // The client is gone for good (reset, or peer_timeout found it dead): nothing waits for
+        // a close handshake.
+        PWGRID_LOG(shared_->options.logger, LogLevel::kDebug,
+                   absl::StrCat("Client ", remote_,
+                                " closed the connection without a close frame: ", ec.message()),
+                   {{"workerId", lease_.worker().id}});
+        Finish();
       } else if (p.to_worker) {
         UpEnded();
       } else {
+        if (ec != asio::error::eof) {
+          PWGRID_LOG(shared_->options.logger, LogLevel::kWarn,
+                     absl::StrCat("Lost the connection to the browser server: ", ec.message()),
+                     {{"workerId", lease_.worker().id}});
+        }
         DownEnded();
       }
       return;
     }
+    if (track_idle_) last_byte_ = std::chrono::steady_clock::now();
     p.begin = 0;
     p.end = n;
     if (p.to_worker) {
@@ -133,6 +151,69 @@ void Session::Linger() {
       std::chrono::microseconds(absl::ToInt64Microseconds(shared_->options.linger_timeout)));
   linger_.async_wait([self](const asio::error_code& ec) {
     if (!ec) self->Finish();
+  });
+}
+
+}  // namespace pwgrid::internal
+
+namespace pwgrid::internal {
+
+// Arms limits_ for the sooner of session_max_duration and session_idle_timeout; when it fires
+// and a limit is really reached, the session ends, else the watch is armed again.
+void Session::WatchSessionLimits() {
+  const RelayOptions& o = shared_->options;
+  if (o.session_idle_timeout <= absl::ZeroDuration() &&
+      o.session_max_duration <= absl::ZeroDuration()) {
+    return;
+  }
+  using std::chrono::steady_clock;
+  const auto max_duration = absl::ToChronoMicroseconds(o.session_max_duration);
+  const auto idle_timeout = absl::ToChronoMicroseconds(o.session_idle_timeout);
+  track_idle_ = idle_timeout.count() > 0;
+  steady_clock::time_point due = steady_clock::time_point::max();
+  if (max_duration.count() > 0) due = relaying_since_ + max_duration;
+  if (track_idle_) due = std::min(due, last_byte_ + idle_timeout);
+  limits_.expires_at(due);
+  auto self = shared_from_this();
+  limits_.async_wait([self, max_duration, idle_timeout](const asio::error_code& ec) {
+    if (ec || self->state_ != State::kRelaying) return;
+    const steady_clock::time_point now = steady_clock::now();
+    if (max_duration.count() > 0 && now >= self->relaying_since_ + max_duration) {
+      self->EndSession("session maximum duration reached");
+    } else if (idle_timeout.count() > 0 && now >= self->last_byte_ + idle_timeout) {
+      self->EndSession("session idle timeout");
+    } else {
+      self->WatchSessionLimits();
+    }
+  });
+}
+
+// A session limit was reached: the worker's connection is closed (its browser context goes with
+// it), the client gets close frame 1008 with `reason` when the stream is between frames (else a
+// TCP close), and the slot is freed once the client has answered or linger_timeout passed.
+void Session::EndSession(const char* reason) {
+  PWGRID_LOG(shared_->options.logger, LogLevel::kInfo,
+             absl::StrCat("Closing the session of ", remote_, ": ", reason),
+             {{"workerId", lease_.worker().id}});
+  asio::error_code ignored;
+  worker_.close(ignored);
+  down_.ended = true;
+  up_.ended = true;  // what the client still sends has nowhere to go
+  if (down_.begin != down_.end || !down_frames_.at_boundary() || down_frames_.close_seen()) {
+    Finish();
+    return;
+  }
+  state_ = State::kClosing;
+  out_ = ServerCloseFrame(kPolicyViolation, reason);
+  auto self = shared_from_this();
+  asio::async_write(client_, asio::buffer(out_), [self](const asio::error_code& e, size_t) {
+    if (e) {
+      self->Finish();
+      return;
+    }
+    asio::error_code ignored2;
+    self->client_.shutdown(tcp::socket::shutdown_send, ignored2);
+    self->Linger();
   });
 }
 

@@ -24,6 +24,8 @@ constexpr char kBody500Browser[] =
     "{\"error\":{\"code\":500,\"message\":\"Browser server error\"}}\n";
 constexpr char kBody429[] = "{\"error\":{\"code\":429,\"message\":\"Too many waiting clients\"}}\n";
 constexpr char kBody401[] = "{\"error\":{\"code\":401,\"message\":\"Unauthorized\"}}\n";
+constexpr char kBody503Connections[] =
+    "{\"error\":{\"code\":503,\"message\":\"Too many connections\"}}\n";
 constexpr char kBody426[] = "{\"message\":\"This endpoint is for WebSocket connections only.\"}\n";
 
 HttpAnswer Answer(int status, std::string_view content_type, std::string body,
@@ -70,6 +72,7 @@ Route RouteRequest(const RequestHead& request, BrowserType default_browser,
   const bool keep_alive = request.body_complete && request.version == "HTTP/1.1" &&
                           !TokenListContains(request.Header("Connection"), "close");
   if (path == "/metrics") {
+    route.admin_only = true;
     route.answer =
         Answer(200, kJsonContentType,
                absl::StrCat("{\"activeConnections\":", active_sessions, "}\n"), {}, keep_alive);
@@ -142,6 +145,10 @@ std::string RequestToken(const RequestHead& request) {
   }
   const auto [path, query] = SplitTarget(request.target);
   return QueryValue(query, "token").value_or("");
+}
+
+HttpAnswer TooManyConnectionsAnswer() {
+  return Rejection(503, kBody503Connections, {"Retry-After: 1"}, false);
 }
 
 HttpAnswer UnauthorizedAnswer() {

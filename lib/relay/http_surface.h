@@ -51,6 +51,7 @@ struct Route {
   std::optional<HttpAnswer> answer;  // set: write it; unset: select a worker for `browser`
   BrowserType browser = BrowserType::kChromium;
   std::string playwright_version;  // from the client's User-Agent, "" when absent
+  bool admin_only = false;  // an operator's endpoint (/metrics): RelayOptions::admin_authenticator
 };
 
 // `active_sessions`: what /metrics reports.
@@ -66,6 +67,7 @@ bool IsCleanRequest(const RequestHead& request);
 std::string RequestToken(const RequestHead& request);
 
 HttpAnswer UnauthorizedAnswer();        // 401, WWW-Authenticate: Bearer
+HttpAnswer TooManyConnectionsAnswer();  // 503 "Too many connections", over a connection limit
 HttpAnswer BadRequestAnswer();          // 400 "400 Bad Request\n", malformed or unclean head
 HttpAnswer HeadersTooLargeAnswer();     // 431, the head is over max_request_bytes
 HttpAnswer BrowserServerErrorAnswer();  // 500 "Browser server error", after the last failed dial

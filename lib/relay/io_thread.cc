@@ -1,9 +1,13 @@
 // Sockets and buffers of the relay's I/O threads (see io_thread.h).
 #include "lib/relay/io_thread.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <new>
 
@@ -23,6 +27,76 @@ asio::error_code OpenSocket(tcp::socket& s, const tcp::endpoint& to) {
   s.non_blocking(true, ec);  // tells Asio what the descriptor already is
   s.set_option(tcp::no_delay(true), ec);
   return asio::error_code();
+}
+
+void SetPeerTimeout(tcp::socket& s, absl::Duration timeout) {
+  if (timeout <= absl::ZeroDuration()) return;
+  const int fd = s.native_handle();
+  const int on = 1;
+  const int idle = static_cast<int>(std::max<int64_t>(1, absl::ToInt64Seconds(timeout / 2)));
+  const int interval = static_cast<int>(std::max<int64_t>(1, absl::ToInt64Seconds(timeout / 6)));
+  const int count = 3;
+  const unsigned user_timeout = static_cast<unsigned>(absl::ToInt64Milliseconds(timeout / 2));
+  // Best effort: a failure leaves the kernel's defaults, which are only slower.
+  (void)::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
+}
+
+namespace {
+
+// Descriptors kept out of the client budget: the worker side is counted per session; these are
+// for listening sockets, Redis, logs and the browsers an embedded grid launches.
+constexpr int64_t kReservedDescriptors = 128;
+
+int64_t ConnectionLimit(int configured) {
+  if (configured > 0) return configured;
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 1 << 20;
+  return std::max<int64_t>(1, (static_cast<int64_t>(rl.rlim_cur) - kReservedDescriptors) / 2);
+}
+
+}  // namespace
+
+RelayShared::RelayShared(const RelayOptions& options, Selector* selector)
+    : options(options),
+      selector(selector),
+      max_connections(ConnectionLimit(options.max_client_connections)) {}
+
+Admission RelayShared::Admit(const std::string& ip) {
+  absl::MutexLock lock(&mu);
+  const int64_t per_address_limit = options.max_connections_per_address;
+  int64_t* from_ip = per_address_limit > 0 ? &per_address[ip] : nullptr;
+  if (serving < max_connections && (from_ip == nullptr || *from_ip < per_address_limit)) {
+    ++serving;
+    if (from_ip != nullptr) ++*from_ip;
+    return Admission::kServe;
+  }
+  if (from_ip != nullptr && *from_ip == 0) per_address.erase(ip);
+  if (refusing >= kMaxRefusing) return Admission::kDrop;
+  ++refusing;
+  return Admission::kRefuse;
+}
+
+void RelayShared::Leave(const std::string& ip, Admission admission) {
+  absl::MutexLock lock(&mu);
+  if (admission == Admission::kRefuse) {
+    --refusing;
+    return;
+  }
+  if (admission != Admission::kServe) return;
+  --serving;
+  if (options.max_connections_per_address > 0) {
+    auto it = per_address.find(ip);
+    if (it != per_address.end() && --it->second <= 0) per_address.erase(it);
+  }
+}
+
+int64_t RelayShared::connections() const {
+  absl::MutexLock lock(&mu);
+  return serving + refusing;
 }
 
 Buffer IoThread::TakeBuffer() {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "lib/common/log_util.h"
 #include "pwgrid/relay.h"
@@ -32,6 +33,10 @@ class Session;
 // and accept() set neither), so no descriptor of the relay leaks into a browser launched later
 // by any thread; TCP_NODELAY.
 asio::error_code OpenSocket(asio::ip::tcp::socket& s, const asio::ip::tcp::endpoint& to);
+
+// Dead-peer detection on `s` (RelayOptions::peer_timeout): TCP keepalive and TCP_USER_TIMEOUT.
+// Zero: nothing is changed.
+void SetPeerTimeout(asio::ip::tcp::socket& s, absl::Duration timeout);
 
 struct FreeBuffer {
   void operator()(char* p) const { std::free(p); }
@@ -64,16 +69,34 @@ struct IoThread {
   std::thread thread;
 };
 
+// Whether a new client connection is served (kServe), answered 503 because it is over a
+// connection limit (kRefuse), or closed at once because too many are being refused (kDrop).
+enum class Admission { kServe, kRefuse, kDrop };
+
 // State shared by the Relay and its sessions; sessions keep it alive while they finish.
 struct RelayShared {
-  RelayOptions options;
-  Selector* selector = nullptr;
+  // Connections being answered 503 at once, beyond which further ones are closed unread.
+  static constexpr int64_t kMaxRefusing = 64;
+
+  RelayShared(const RelayOptions& options, Selector* selector);
+
+  // Counts a new client connection from `ip` in (every Admit is paired with one Leave).
+  Admission Admit(const std::string& ip);
+  void Leave(const std::string& ip, Admission admission);
+  int64_t connections() const;
+
+  const RelayOptions options;
+  Selector* const selector;
+  const int64_t max_connections;  // options.max_client_connections, or sized from the file limit
   std::atomic<bool> stopping{false};
   std::atomic<int64_t> active{0};
   std::atomic<int64_t> total{0};
   std::atomic<int64_t> rejected{0};
-  absl::Mutex mu;
+  mutable absl::Mutex mu;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions ABSL_GUARDED_BY(mu);
+  int64_t serving ABSL_GUARDED_BY(mu) = 0;   // admitted connections open now
+  int64_t refusing ABSL_GUARDED_BY(mu) = 0;  // connections being answered 503
+  absl::flat_hash_map<std::string, int64_t> per_address ABSL_GUARDED_BY(mu);  // admitted ones
 };
 
 }  // namespace pwgrid::internal

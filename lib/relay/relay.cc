@@ -31,6 +31,7 @@
 namespace pwgrid {
 
 using asio::ip::tcp;
+using internal::Admission;
 using internal::IoThread;
 using internal::RelayShared;
 using internal::Session;
@@ -65,6 +66,18 @@ absl::Status RelayOptions::Validate() const {
   if (linger_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("linger_timeout must be positive");
   }
+  if (max_client_connections < 0 || max_connections_per_address < 0) {
+    return absl::InvalidArgumentError(
+        "max_client_connections and max_connections_per_address must not be negative");
+  }
+  if (peer_timeout < absl::ZeroDuration() ||
+      (peer_timeout > absl::ZeroDuration() && peer_timeout < absl::Seconds(2))) {
+    return absl::InvalidArgumentError("peer_timeout must be zero (off) or at least 2s");
+  }
+  if (session_idle_timeout < absl::ZeroDuration() || session_max_duration < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "session_idle_timeout and session_max_duration must not be negative");
+  }
   if (logger == nullptr) return absl::InvalidArgumentError("RelayOptions.logger is null");
   if (clock == nullptr) return absl::InvalidArgumentError("RelayOptions.clock is null");
   asio::error_code ec;
@@ -75,9 +88,8 @@ absl::Status RelayOptions::Validate() const {
 
 class Relay::Impl {
  public:
-  Impl(const RelayOptions& options, Selector* selector) : shared_(std::make_shared<RelayShared>()) {
-    shared_->options = options;
-    shared_->selector = selector;
+  Impl(const RelayOptions& options, Selector* selector)
+      : shared_(std::make_shared<RelayShared>(options, selector)) {
     for (int i = 0; i < options.io_threads; ++i) {
       threads_.push_back(std::make_unique<IoThread>(options.buffer_bytes));
       threads_.back()->acceptor.emplace(threads_.back()->io);
@@ -145,6 +157,7 @@ class Relay::Impl {
     s.active_sessions = shared_->active.load();
     s.total_sessions = shared_->total.load();
     s.rejected_requests = shared_->rejected.load();
+    s.client_connections = shared_->connections();
     for (const auto& t : threads_) {
       s.bytes_to_workers += t->bytes_to_workers.load(std::memory_order_relaxed);
       s.bytes_to_clients += t->bytes_to_clients.load(std::memory_order_relaxed);
@@ -221,19 +234,26 @@ class Relay::Impl {
           std::memcpy(peer.data(), &addr, len);
           peer.resize(len);
         }
+        const Admission admission = shared_->Admit(peer.address().to_string());
+        if (admission == Admission::kDrop) {  // too many are being refused already
+          shared_->rejected.fetch_add(1, std::memory_order_relaxed);
+          ::close(fd);
+          continue;
+        }
         tcp::socket socket(t->io);
         asio::error_code assign_ec;
         socket.assign(peer.protocol(), fd, assign_ec);
         if (assign_ec) {
           ::close(fd);
+          shared_->Leave(peer.address().to_string(), admission);
           continue;
         }
-        auto session = std::make_shared<Session>(shared_, t, std::move(socket));
+        auto session = std::make_shared<Session>(shared_, t, std::move(socket), peer, admission);
         {
           absl::MutexLock lock(&shared_->mu);
           shared_->sessions.emplace(session.get(), session);
         }
-        session->Start(peer);
+        session->Start();
       }
       DoAccept(t);
     });

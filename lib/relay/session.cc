@@ -16,27 +16,35 @@ namespace pwgrid::internal {
 
 using asio::ip::tcp;
 
-Session::Session(std::shared_ptr<RelayShared> shared, IoThread* home, tcp::socket socket)
+Session::Session(std::shared_ptr<RelayShared> shared, IoThread* home, tcp::socket socket,
+                 const tcp::endpoint& peer, Admission admission)
     : shared_(std::move(shared)),
       home_(home),
       client_(std::move(socket)),
       worker_(client_.get_executor()),
       timer_(client_.get_executor()),
-      linger_(client_.get_executor()) {}
-
-Session::~Session() {
-  absl::MutexLock lock(&shared_->mu);
-  shared_->sessions.erase(this);
+      linger_(client_.get_executor()),
+      limits_(client_.get_executor()),
+      admission_(admission),
+      remote_ip_(peer.address().to_string()) {
+  remote_ = absl::StrCat(remote_ip_, ":", peer.port());
 }
 
-void Session::Start(const tcp::endpoint& peer) {
+Session::~Session() {
+  {
+    absl::MutexLock lock(&shared_->mu);
+    shared_->sessions.erase(this);
+  }
+  shared_->Leave(remote_ip_, admission_);
+}
+
+void Session::Start() {
   asio::error_code ignored;
   client_.set_option(tcp::no_delay(true), ignored);
   // accept4() made it non-blocking already; this tells Asio, which then needs no FIONBIO of its
   // own later.
   client_.non_blocking(true, ignored);
-  remote_ip_ = peer.address().to_string();
-  remote_ = absl::StrCat(remote_ip_, ":", peer.port());
+  SetPeerTimeout(client_, shared_->options.peer_timeout);
   ReadRequest();
 }
 
@@ -89,24 +97,41 @@ void Session::OnRequest(const asio::error_code& ec, size_t n) {
   HandleRequest(request);
 }
 
+// Asks `auth` about the request's token. False: the client has been answered (401, or 500 when
+// the authenticator failed).
+bool Session::Authenticate(const Authenticator& auth, const RequestHead& request) {
+  absl::StatusOr<Tenant> tenant = auth.Authenticate({RequestToken(request), remote_ip_});
+  if (tenant.ok()) {
+    tenant_ = *std::move(tenant);
+    return true;
+  }
+  const bool refused = absl::IsUnauthenticated(tenant.status());
+  PWGRID_LOG(shared_->options.logger, refused ? LogLevel::kWarn : LogLevel::kError,
+             absl::StrCat("Connection from ", remote_, " rejected. ",
+                          refused ? "Not authorized" : "Authenticator failed: ",
+                          refused ? "" : tenant.status().ToString()));
+  Answer(refused ? UnauthorizedAnswer() : BrowserServerErrorAnswer());
+  return false;
+}
+
 void Session::HandleRequest(const RequestHead& request) {
+  if (admission_ != Admission::kServe) {
+    PWGRID_LOG(shared_->options.logger, LogLevel::kWarn,
+               absl::StrCat("Connection from ", remote_, " rejected. Too many connections"));
+    Answer(TooManyConnectionsAnswer());
+    return;
+  }
   Route route = RouteRequest(request, shared_->options.default_browser, shared_->active.load());
   if (route.answer) {
+    if (route.admin_only && shared_->options.admin_authenticator != nullptr &&
+        !Authenticate(*shared_->options.admin_authenticator, request)) {
+      return;
+    }
     Answer(*route.answer);
     return;
   }
   if (const Authenticator* auth = shared_->options.authenticator) {
-    absl::StatusOr<std::string> tenant = auth->Authenticate({RequestToken(request), remote_ip_});
-    if (!tenant.ok()) {
-      const bool refused = absl::IsUnauthenticated(tenant.status());
-      PWGRID_LOG(shared_->options.logger, refused ? LogLevel::kWarn : LogLevel::kError,
-                 absl::StrCat("Connection from ", remote_, " rejected. ",
-                              refused ? "Not authorized" : "Authenticator failed: ",
-                              refused ? "" : tenant.status().ToString()));
-      Answer(refused ? UnauthorizedAnswer() : BrowserServerErrorAnswer());
-      return;
-    }
-    tenant_ = *std::move(tenant);
+    if (!Authenticate(*auth, request)) return;
   }
   forward_headers_ = ForwardedHeaders(request.headers);
   request_ =
@@ -230,6 +255,7 @@ void Session::Finish() {
   asio::error_code ignored;
   timer_.cancel();
   linger_.cancel();
+  limits_.cancel();
   client_.close(ignored);
   worker_.close(ignored);
   home_->GiveBuffer(std::move(up_.buf));

@@ -53,11 +53,13 @@ class Session : public std::enable_shared_from_this<Session> {
     kFinished,           // sockets closed, lease released
   };
 
-  Session(std::shared_ptr<RelayShared> shared, IoThread* home, asio::ip::tcp::socket socket);
+  // `peer`: the client's address as accept() reported it; `admission`: what RelayShared::Admit
+  // said of it (kServe or kRefuse), given back by the destructor.
+  Session(std::shared_ptr<RelayShared> shared, IoThread* home, asio::ip::tcp::socket socket,
+          const asio::ip::tcp::endpoint& peer, Admission admission);
   ~Session();
 
-  // `peer`: the client's address as accept() reported it.
-  void Start(const asio::ip::tcp::endpoint& peer);
+  void Start();
   // From Relay::Stop, on the session's thread: a queued client gets its 503.
   void CancelWaiting();
   void ForceClose() { Finish(); }
@@ -70,6 +72,8 @@ class Session : public std::enable_shared_from_this<Session> {
   static constexpr int kMaxDialAttempts = 3;
   // The relay's backstop after a client's deadline, for a selector that answers late.
   static constexpr absl::Duration kSelectorGrace = absl::Milliseconds(50);
+  // The close code of a session ended by session_idle_timeout or session_max_duration.
+  static constexpr int kPolicyViolation = 1008;
 
  private:
   // One direction of the relay. `buf` holds bytes [begin, end) not yet written to `to`.
@@ -87,6 +91,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadRequest();
   void OnRequest(const asio::error_code& ec, size_t n);
   void HandleRequest(const RequestHead& request);
+  bool Authenticate(const Authenticator& auth, const RequestHead& request);
   void Answer(const HttpAnswer& answer);
   void CloseGracefully();
   void Acquire();
@@ -99,6 +104,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // session_worker.cc: the worker's handshake.
   void Dial();
+  void ConnectToAllowed(std::vector<asio::ip::tcp::endpoint> candidates);
   void ConnectTo(std::vector<asio::ip::tcp::endpoint> candidates);
   void OnWorkerConnected(const asio::error_code& ec);
   void FailDial(const std::string& why);
@@ -114,6 +120,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void UpEnded();
   void DownEnded();
   void Linger();
+  void WatchSessionLimits();
+  void EndSession(const char* reason);
 
   std::shared_ptr<RelayShared> shared_;
   IoThread* const home_;  // outlives the session's handlers
@@ -121,10 +129,15 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::ip::tcp::socket worker_;
   asio::steady_timer timer_;
   asio::steady_timer linger_;
+  asio::steady_timer limits_;  // session_idle_timeout and session_max_duration
+  std::chrono::steady_clock::time_point relaying_since_;
+  std::chrono::steady_clock::time_point last_byte_;  // the last byte relayed either way
+  bool track_idle_ = false;                          // session_idle_timeout is set
   State state_ = State::kReadingRequest;
+  const Admission admission_;
   std::string remote_;
   std::string remote_ip_;
-  std::string tenant_;       // the authenticator's name for the client; "" without one
+  Tenant tenant_;            // the authenticator's answer; no name without one
   std::string in_;           // client bytes not yet consumed
   std::string out_;          // the answer or request being written
   std::string worker_head_;  // the worker's handshake answer

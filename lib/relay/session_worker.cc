@@ -28,7 +28,7 @@ void Session::Dial() {
   asio::error_code ec;
   asio::ip::address addr = asio::ip::make_address(endpoint_.host, ec);
   if (!ec) {
-    ConnectTo({tcp::endpoint(addr, endpoint_.port)});
+    ConnectToAllowed({tcp::endpoint(addr, endpoint_.port)});
     return;
   }
   auto resolver = std::make_shared<tcp::resolver>(client_.get_executor());
@@ -42,8 +42,36 @@ void Session::Dial() {
         }
         std::vector<tcp::endpoint> candidates;
         for (const auto& r : results) candidates.push_back(r.endpoint());
-        self->ConnectTo(std::move(candidates));
+        self->ConnectToAllowed(std::move(candidates));
       });
+}
+
+// Keeps the candidates inside allowed_worker_networks; with none left the worker is refused.
+void Session::ConnectToAllowed(std::vector<tcp::endpoint> candidates) {
+  const std::vector<IpNetwork>& allowed = shared_->options.allowed_worker_networks;
+  if (!allowed.empty()) {
+    std::vector<tcp::endpoint> inside;
+    std::string outside;
+    for (const tcp::endpoint& c : candidates) {
+      const std::string address = c.address().to_string();
+      if (InAnyNetwork(allowed, address)) {
+        inside.push_back(c);
+      } else if (outside.empty()) {
+        outside = address;
+      }
+    }
+    if (inside.empty() && !outside.empty()) {
+      PWGRID_LOG(shared_->options.logger, LogLevel::kError,
+                 absl::StrCat("Refusing to dial worker ", lease_.worker().id, " at ",
+                              lease_.worker().endpoint, ": ", outside,
+                              " is outside the allowed worker networks"),
+                 {{"workerId", lease_.worker().id}});
+      FailDial("endpoint outside the allowed worker networks");
+      return;
+    }
+    candidates = std::move(inside);
+  }
+  ConnectTo(std::move(candidates));
 }
 
 // Tries `candidates` in order (a host name may resolve to several addresses), each on a socket
@@ -78,6 +106,7 @@ void Session::OnWorkerConnected(const asio::error_code& ec) {
     FailDial(dial_timed_out_ ? "timed out" : ec.message());
     return;
   }
+  SetPeerTimeout(worker_, shared_->options.peer_timeout);
   out_ = BuildWorkerRequest(endpoint_, forward_headers_, remote_ip_);
   auto self = shared_from_this();
   asio::async_write(worker_, asio::buffer(out_), [self](const asio::error_code& e, size_t) {
@@ -146,6 +175,8 @@ void Session::OnWorkerResponse(const asio::error_code& ec, size_t n) {
 void Session::StartRelaying(size_t head_len) {
   lease_.Commit();
   state_ = State::kRelaying;
+  relaying_since_ = last_byte_ = std::chrono::steady_clock::now();
+  WatchSessionLimits();
   shared_->active.fetch_add(1, std::memory_order_relaxed);
   shared_->total.fetch_add(1, std::memory_order_relaxed);
   PWGRID_LOG(shared_->options.logger, LogLevel::kInfo,
