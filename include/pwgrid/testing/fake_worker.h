@@ -22,11 +22,14 @@ namespace pwgrid::testing {
 struct FakeWorkerOptions {
   std::string path = "/playwright/fake";  // the only path it accepts; others get 404
   std::string playwright_version = "1.65.1";
+  // An IPv4 literal; tests of dead peers pass an address inside a network namespace (the
+  // calling thread's namespace is the one the socket is made in).
+  std::string listen_address = "127.0.0.1";
 };
 
 class FakeWorker : public BrowserServer {
  public:
-  // Listens on 127.0.0.1 on a free port.
+  // Listens on options.listen_address (127.0.0.1) on a free port.
   static absl::StatusOr<std::unique_ptr<FakeWorker>> Start(const FakeWorkerOptions& options = {});
   ~FakeWorker() override;
 

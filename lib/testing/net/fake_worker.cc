@@ -50,7 +50,10 @@ class FakeWorker::Impl {
     });
     server_.set_message_handler(
         [this](websocketpp::connection_hdl h, WsServer::message_ptr msg) { OnMessage(h, msg); });
-    server_.listen(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0), ec);
+    asio::error_code addr_ec;
+    const asio::ip::address addr = asio::ip::make_address(options_.listen_address, addr_ec);
+    if (addr_ec) return absl::InvalidArgumentError("bad FakeWorkerOptions.listen_address");
+    server_.listen(asio::ip::tcp::endpoint(addr, 0), ec);
     if (ec) return absl::UnavailableError(ec.message());
     server_.start_accept(ec);
     if (ec) return absl::UnavailableError(ec.message());
@@ -90,7 +93,9 @@ class FakeWorker::Impl {
     for (int i = 0; i < 500 && !killed_.load(); ++i) absl::SleepFor(absl::Milliseconds(2));
   }
 
-  std::string endpoint() const { return absl::StrCat("ws://127.0.0.1:", port_, options_.path); }
+  std::string endpoint() const {
+    return absl::StrCat("ws://", options_.listen_address, ":", port_, options_.path);
+  }
   uint16_t port() const { return port_; }
   bool running() const { return !stopped_.load() && !killed_.load(); }
   const FakeWorkerOptions& options() const { return options_; }
