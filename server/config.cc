@@ -1,10 +1,6 @@
 // pwgrid-server's settings (one SettingsTable) and the checks across them.
 #include "server/config.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -17,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "server/file_check.h"
+#include "server/resolve.h"
 #include "server/settings.h"
 
 namespace pwgrid::server {
@@ -38,32 +35,12 @@ absl::StatusOr<int64_t> ParseInt(const char* name, const std::string& value) {
   return absl::InvalidArgumentError(absl::StrCat(name, ": '", value, "' is not an integer"));
 }
 
-// SERVER_HOST: an IP address as it is, or a host name resolved now (its first address), so that
-// a bad value stops the server before any browser is launched.
+// SERVER_HOST: an IP address as it is, or a host name resolved now.
 absl::Status ApplyServerHost(const std::string& v, ServerConfig& c) {
-  addrinfo hints{};
-  hints.ai_family = AF_INET;  // an IPv4 address first: "localhost" must not become ::1 only
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  int rc = getaddrinfo(v.c_str(), nullptr, &hints, &found);
-  if (rc != 0) {
-    hints.ai_family = AF_INET6;
-    rc = getaddrinfo(v.c_str(), nullptr, &hints, &found);
-  }
-  if (rc != 0 || found == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "SERVER_HOST: '", v, "' is neither an IP address nor a host name that resolves (",
-        rc != 0 ? gai_strerror(rc) : "no address", ")"));
-  }
-  char text[INET6_ADDRSTRLEN] = {};
-  const void* addr =
-      found->ai_family == AF_INET6
-          ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(found->ai_addr)->sin6_addr)
-          : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr);
-  inet_ntop(found->ai_family, addr, text, sizeof(text));
-  freeaddrinfo(found);
+  absl::StatusOr<std::string> address = ResolveHostAddress("SERVER_HOST", v);
+  if (!address.ok()) return address.status();
   c.host = v;
-  c.listen_address = text;
+  c.listen_address = *std::move(address);
   return absl::OkStatus();
 }
 

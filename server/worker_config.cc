@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "server/file_check.h"
+#include "server/resolve.h"
 #include "server/settings.h"
 
 namespace pwgrid::server {
@@ -163,8 +164,8 @@ const SettingsTable<WorkerConfig>& Table() {
              }
              return absl::OkStatus();
            }},
-          Text("BIND_HOST", "(pwgrid) address the browser server listens on", "0.0.0.0",
-               &WorkerConfig::bind_host),
+          Text("BIND_HOST", "(pwgrid) address the browser server listens on",
+               "PRIVATE_HOSTNAME's address when set, else 0.0.0.0", &WorkerConfig::bind_host),
           Boolean("RESTART_AFTER_RECYCLE",
                   "(pwgrid) true: launch a fresh browser under a new id after each recycle and "
                   "keep running",
@@ -211,6 +212,16 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::function<const char*(co
     return absl::InvalidArgumentError(
         "  REDIS_KEY_TTL: REDIS_KEY_TTL must be at least three times HEARTBEAT_INTERVAL");
   }
+  if (c->bind_host.empty() && !c->private_hostname.empty()) {
+    absl::StatusOr<std::string> address =
+        ResolveHostAddress("PRIVATE_HOSTNAME", c->private_hostname);
+    if (!address.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("  ", address.status().message(),
+                                                     "; or set BIND_HOST to the address to bind"));
+    }
+    c->bind_host = *std::move(address);
+  }
+  if (c->bind_host.empty()) c->bind_host = "0.0.0.0";
   return c;
 }
 

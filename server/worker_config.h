@@ -34,7 +34,9 @@ struct WorkerConfig {
   LogLevel log_level = LogLevel::kInfo;          // LOG_LEVEL
   bool log_json = true;                          // LOG_FORMAT (upstream's worker defaults to json)
   // pwgrid.
-  std::string bind_host = "0.0.0.0";  // BIND_HOST: where the browser server listens
+  // BIND_HOST: where the browser server listens; by default PRIVATE_HOSTNAME's address when that
+  // is set (so that only the network the proxies use reaches it), else 0.0.0.0.
+  std::string bind_host;
   bool restart_after_recycle =
       false;                  // RESTART_AFTER_RECYCLE: launch a fresh browser, keep running
   int drain_timeout_s = 300;  // DRAIN_TIMEOUT

@@ -244,6 +244,44 @@ TEST_CASE("a lease its proxy stops renewing frees the slot by itself") {
   CHECK(Call({"ZCARD", "pwgrid:leases"}) == "0");
 }
 
+TEST_CASE("a tenant's quota counts its sessions on every proxy; a dead proxy's expire") {
+  Call({"FLUSHALL"});
+  RedisRegistryOptions o = Options();
+  o.lease_ttl = absl::Seconds(1);
+  o.lease_sweep_interval = absl::Milliseconds(100);
+  std::unique_ptr<WorkerRegistry> a = NewRegistry(o);
+  PWGRID_REQUIRE_OK(a->Register(testing::conformance::TestWorker("chromium:1"), absl::Seconds(30)));
+  const ReserveRequest ci{BrowserType::kChromium, {10, 100}, "ci", 3};
+  std::optional<Reservation> on_a = a->Reserve(ci).value();
+  REQUIRE(on_a.has_value());
+  {
+    RenewalCounter renewals;
+    internal::RedisRegistryTestHooks hooks;
+    hooks.after_renewal = renewals.Hook();
+    std::unique_ptr<WorkerRegistry> b = internal::NewRedisWorkerRegistryWithHooks(o, hooks).value();
+    REQUIRE(b->Reserve(ci).value().has_value());
+    REQUIRE(b->Reserve(ci).value().has_value());
+    CHECK(Call({"ZCARD", "pwgrid:tenant:ci"}) == "3");
+    // The quota is the tenant's across both proxies: neither may reserve a fourth.
+    CHECK(absl::IsResourceExhausted(a->Reserve(ci).status()));
+    CHECK(absl::IsResourceExhausted(b->Reserve(ci).status()));
+    // Renewals keep them counted past the lease TTL.
+    REQUIRE(renewals.WaitForMore(4, absl::Seconds(30)));
+    CHECK(absl::IsResourceExhausted(a->Reserve(ci).status()));
+  }  // proxy b dies without releasing its two
+  CHECK(WaitUntil(
+      [&] {
+        absl::StatusOr<std::optional<Reservation>> r = a->Reserve(ci);
+        return r.ok() && r->has_value();
+      },
+      absl::Seconds(10)));
+  CHECK(Call({"ZCARD", "pwgrid:tenant:ci"}) == "2");  // a's first and the one just reserved
+  PWGRID_REQUIRE_OK(a->Release(*on_a, false));
+  CHECK(Call({"ZCARD", "pwgrid:tenant:ci"}) == "1");
+  // Tokens never reach Redis: only the tenant's name is a key.
+  CHECK(Call({"KEYS", "pwgrid:tenant:*"}) == "pwgrid:tenant:ci");
+}
+
 TEST_CASE("leases Redis lost are restored and counted again") {
   Call({"FLUSHALL"});
   RedisRegistryOptions o = Options();

@@ -77,6 +77,10 @@ struct Fixture {
   SelectRequest Req(absl::Duration timeout = absl::Seconds(5)) {
     return SelectRequest{BrowserType::kChromium, absl::Now() + timeout, ""};
   }
+  SelectRequest TenantReq(const std::string& tenant, int64_t max = 0,
+                          absl::Duration timeout = absl::Seconds(5)) {
+    return SelectRequest{BrowserType::kChromium, absl::Now() + timeout, "", tenant, max};
+  }
 };
 
 bool Eventually(const std::function<bool()>& f) {
@@ -277,6 +281,71 @@ TEST_CASE("a reservation the registry grants after the client's deadline is give
   const std::vector<WorkerLoad> s = inner->Snapshot().value();
   CHECK(s[0].active == 0);
   CHECK(s[0].lifetime == 0);
+}
+
+TEST_CASE("waiting tenants are served round robin, each tenant first come, first served") {
+  Fixture f(/*c=*/1);
+  f.AddWorker("chromium:w1");
+  Results held;
+  f.selector->Acquire(f.Req(), held.Callback("holder"));
+  REQUIRE(held.Wait(1));
+  absl::StatusOr<Lease> slot = held.Take("holder");
+  REQUIRE(slot.ok());
+  Results r;
+  // Arrival order: three of tenant a, then one each of b and c.
+  for (const char* name : {"a1", "a2", "a3"})
+    f.selector->Acquire(f.TenantReq("a"), r.Callback(name));
+  f.selector->Acquire(f.TenantReq("b"), r.Callback("b1"));
+  f.selector->Acquire(f.TenantReq("c"), r.Callback("c1"));
+  REQUIRE(Eventually([&] { return f.selector->waiting() == 5; }));
+  // One slot: each release serves exactly one waiter, in the order the selector picks.
+  std::vector<std::string> served;
+  Lease current = *std::move(slot);
+  for (size_t i = 1; i <= 5; ++i) {
+    current.Release();
+    REQUIRE(r.Wait(i));
+    served.push_back(r.order().back());
+    absl::StatusOr<Lease> next = r.Take(served.back());
+    REQUIRE(next.ok());
+    current = *std::move(next);
+  }
+  CHECK(served == std::vector<std::string>{"a1", "b1", "c1", "a2", "a3"});
+}
+
+TEST_CASE("a tenant at its quota waits behind its own sessions, not in front of others") {
+  Fixture f(/*c=*/5);
+  f.AddWorker("chromium:w1");
+  Results r;
+  f.selector->Acquire(f.TenantReq("a", 1), r.Callback("a1"));
+  REQUIRE(r.Wait(1));
+  absl::StatusOr<Lease> a1 = r.Take("a1");
+  REQUIRE(a1.ok());
+  CHECK(a1->reservation().tenant == "a");
+  // a2 is over a's quota and waits, though the worker has room; b1 arrives later and is served.
+  CHECK_FALSE(f.selector->TryAcquire(f.TenantReq("a", 1)).has_value());
+  f.selector->Acquire(f.TenantReq("a", 1), r.Callback("a2"));
+  f.selector->Acquire(f.TenantReq("b", 1), r.Callback("b1"));
+  REQUIRE(r.Wait(2));
+  CHECK(r.order()[1] == "b1");
+  CHECK(r.Take("b1").ok());
+  CHECK(f.selector->waiting() == 1);
+  a1->Release();  // a's own session ends: its waiter gets the place
+  REQUIRE(r.Wait(3));
+  CHECK(r.order()[2] == "a2");
+  CHECK(r.Take("a2").ok());
+}
+
+TEST_CASE("a tenant that stays at its quota until its deadline gets DeadlineExceeded") {
+  Fixture f(/*c=*/5);
+  f.AddWorker("chromium:w1");
+  Results r;
+  f.selector->Acquire(f.TenantReq("a", 1), r.Callback("a1"));
+  REQUIRE(r.Wait(1));
+  absl::StatusOr<Lease> a1 = r.Take("a1");
+  f.selector->Acquire(f.TenantReq("a", 1, absl::Milliseconds(200)), r.Callback("a2"));
+  REQUIRE(r.Wait(2));
+  CHECK(absl::IsDeadlineExceeded(r.Take("a2").status()));
+  CHECK(f.Active("chromium:w1") == 1);
 }
 
 }  // namespace

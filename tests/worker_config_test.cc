@@ -107,5 +107,18 @@ TEST_CASE("flags override the environment; unknown flags are refused") {
   CHECK(absl::IsNotFound(Load(Minimal(), {"--help"}).status()));
 }
 
+TEST_CASE("the browser server binds to PRIVATE_HOSTNAME's address, not 0.0.0.0, when it is set") {
+  CHECK(Load(Minimal()).value().bind_host == "0.0.0.0");  // upstream: every interface
+  CHECK(Load(With(Minimal(), "PRIVATE_HOSTNAME", "127.0.0.1")).value().bind_host == "127.0.0.1");
+  CHECK(Load(With(Minimal(), "PRIVATE_HOSTNAME", "localhost")).value().bind_host == "127.0.0.1");
+  Env both = With(With(Minimal(), "PRIVATE_HOSTNAME", "localhost"), "BIND_HOST", "0.0.0.0");
+  CHECK(Load(both).value().bind_host == "0.0.0.0");  // an explicit BIND_HOST wins
+  absl::StatusOr<WorkerConfig> bad =
+      Load(With(Minimal(), "PRIVATE_HOSTNAME", "no-such-host.invalid"));
+  REQUIRE(!bad.ok());
+  CHECK(bad.status().message().find("PRIVATE_HOSTNAME: 'no-such-host.invalid' is neither") !=
+        std::string_view::npos);
+}
+
 }  // namespace
 }  // namespace pwgrid::server

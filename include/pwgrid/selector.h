@@ -1,9 +1,12 @@
 // Selector: turns "a chromium session, before this deadline" into a session Lease on one worker,
 // or a clear refusal.
 //
-// Waiting clients are queued first come, first served (per browser type) and are woken as soon as
-// the registry reports freed capacity; a slow safety poll covers changes nobody reported (a
-// worker's TTL running out). The queue is bounded.
+// Waiting clients are queued and woken as soon as the registry reports freed capacity; a slow
+// safety poll covers changes nobody reported (a worker's TTL running out). The queue is bounded.
+// Order: tenants (SelectRequest::tenant) with waiting clients are served round robin, and each
+// tenant's clients first come, first served; a tenant at its quota (tenant_max_sessions) waits
+// behind its own sessions and never holds up another tenant, nor does a browser type without a
+// free slot hold up another type. Anonymous clients ("") are one tenant.
 //
 // Thread-safety: Selector implementations are thread-safe. Acquire() and TryAcquire() never block
 // the caller; the `done` callback runs on a selector thread and must not block (post work
@@ -75,7 +78,9 @@ class Lease {
 struct SelectRequest {
   BrowserType browser = BrowserType::kChromium;
   absl::Time deadline = absl::InfiniteFuture();
-  std::string client_version;  // Playwright version of the client, e.g. "1.65.1"; may be empty
+  std::string client_version;       // Playwright version of the client, e.g. "1.65.1"; may be empty
+  std::string tenant;               // Tenant::name (auth.h); "" for an anonymous client
+  int64_t tenant_max_sessions = 0;  // Tenant::max_sessions; 0: no quota
 };
 
 class Selector {
@@ -86,7 +91,8 @@ class Selector {
 
   // Calls `done` exactly once, never from inside Acquire():
   //   a Lease                  — a slot was reserved;
-  //   DeadlineExceeded         — no slot became free before request.deadline;
+  //   DeadlineExceeded         — no slot became free before request.deadline (or the tenant
+  //                              stayed at its quota until then);
   //   ResourceExhausted        — too many clients are waiting already;
   //   Cancelled                — Cancel() was called for this ticket;
   //   FailedPrecondition       — the selector is shutting down;

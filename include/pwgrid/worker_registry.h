@@ -46,6 +46,11 @@ struct SessionLimits {
 struct ReserveRequest {
   BrowserType browser = BrowserType::kChromium;
   SessionLimits limits;
+  // The client's tenant (Tenant::name, auth.h); "" for none. The reservation carries it.
+  std::string tenant;
+  // The tenant's quota: sessions it may hold at once through this registry (every proxy of a
+  // Redis grid); 0: none.
+  int64_t tenant_max_sessions = 0;
 };
 
 // One reserved session slot on one worker.
@@ -54,6 +59,7 @@ struct Reservation {
   std::string lease_id;  // unique per reservation
   int64_t active = 0;    // the worker's active count including this reservation
   int64_t lifetime = 0;  // the worker's lifetime count including this reservation
+  std::string tenant;    // ReserveRequest::tenant
 };
 
 // Something a listener should react to. Listeners are woken, they do not get a full diff.
@@ -97,7 +103,8 @@ class WorkerRegistry {
   virtual absl::StatusOr<std::vector<WorkerLoad>> Snapshot() = 0;
 
   // Atomically chooses a worker with ChooseWorker() (selection_policy.h) and reserves a slot on it:
-  // active + 1, lifetime + 1. nullopt: no eligible worker right now.
+  // active + 1, lifetime + 1. nullopt: no eligible worker right now. ResourceExhausted: the
+  // request's tenant already holds tenant_max_sessions live reservations (nothing reserved).
   virtual absl::StatusOr<std::optional<Reservation>> Reserve(const ReserveRequest& request) = 0;
 
   // Gives a reserved slot back: active - 1, and lifetime - 1 too when `rollback_lifetime`

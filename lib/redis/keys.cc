@@ -22,6 +22,7 @@ std::string LuaKeyPrelude() {
       {"INDEX_PREFIX", kIndexPrefix},
       {"KNOWN_PREFIX", kKnownPrefix},
       {"DRAINING_PREFIX", kDrainingPrefix},
+      {"TENANT_PREFIX", kTenantPrefix},
   };
   std::string out = "-- Key names, generated from lib/redis/keys.h.\n";
   for (const Name& n : kNames) absl::StrAppend(&out, "local ", n.lua, " = '", n.value, "'\n");

@@ -15,6 +15,9 @@
 //   pwgrid:unreachable            hash worker id -> its lastHeartbeat when a proxy could not
 //                                 reach it; not selected while that field is unchanged
 //   pwgrid:reindex-lock           string: the proxy that re-indexes everything this period
+//   pwgrid:tenant:<name>          sorted set of a tenant's live leases "<workerId>|<leaseId>"
+//                                 scored by expiry (Redis ms), as pwgrid:leases: what a tenant's
+//                                 quota counts on every proxy; the key expires with its leases
 //
 // The selection index (so that a selection costs O(log N) instead of upstream's scan of every
 // worker). Per browser type B:
@@ -50,6 +53,7 @@ inline constexpr char kIndexedKey[] = "pwgrid:indexed";
 inline constexpr char kIndexPrefix[] = "pwgrid:idx:";
 inline constexpr char kKnownPrefix[] = "pwgrid:known:";
 inline constexpr char kDrainingPrefix[] = "pwgrid:draining:";
+inline constexpr char kTenantPrefix[] = "pwgrid:tenant:";
 
 // The TTL a worker's key gets when it is set shutting-down, as upstream's graceful shutdown.
 inline constexpr int kShuttingDownTtlSeconds = 10;

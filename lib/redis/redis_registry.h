@@ -76,6 +76,13 @@ struct PendingRelease {
   std::string worker_id;
   std::string lease_id;
   bool rollback_lifetime = false;
+  std::string tenant;
+};
+
+// What this proxy renews of one of its leases.
+struct LiveLease {
+  std::string worker_id;
+  std::string tenant;
 };
 inline constexpr size_t kMaxPendingReleases = 100000;
 
@@ -213,7 +220,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
   absl::Status FlushPendingReleasesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(conn_mu_);
 
   static std::vector<std::string> ReleaseArgs(const PendingRelease& r) {
-    return {r.worker_id, r.lease_id, r.rollback_lifetime ? "1" : "0"};
+    return {r.worker_id, r.lease_id, r.rollback_lifetime ? "1" : "0", r.tenant};
   }
 
   void Notify(const RegistryEvent& event) { listeners_.Notify(event); }
@@ -266,7 +273,7 @@ class RedisWorkerRegistry : public WorkerRegistry {
   absl::Mutex state_mu_;
   const std::string proxy_tag_;
   int64_t next_lease_ ABSL_GUARDED_BY(state_mu_) = 0;
-  absl::flat_hash_map<std::string, std::string> leases_ ABSL_GUARDED_BY(state_mu_);  // id → worker
+  absl::flat_hash_map<std::string, LiveLease> leases_ ABSL_GUARDED_BY(state_mu_);  // by lease id
   bool stop_ ABSL_GUARDED_BY(state_mu_) = false;
   bool reconnect_now_ ABSL_GUARDED_BY(state_mu_) = false;  // try to reconnect now
   int64_t reconnect_attempts_ ABSL_GUARDED_BY(state_mu_) = 0;

@@ -184,7 +184,7 @@ void RedisWorkerRegistry::RunUpkeep() {
 // entry is written again too (with the entry); otherwise such a lease belongs to a worker that
 // is gone and is left alone.
 absl::Status RedisWorkerRegistry::RenewLeasesLocked(bool after_reconnect) {
-  std::vector<std::pair<std::string, std::string>> mine;  // lease id, worker id
+  std::vector<std::pair<std::string, LiveLease>> mine;  // by lease id
   {
     absl::MutexLock lock(&state_mu_);
     mine.assign(leases_.begin(), leases_.end());
@@ -193,8 +193,9 @@ absl::Status RedisWorkerRegistry::RenewLeasesLocked(bool after_reconnect) {
   for (size_t start = 0; start < mine.size(); start += kRenewBatch) {
     std::vector<std::string> args = {Ms(options_.lease_ttl), after_reconnect ? "1" : "0"};
     for (size_t i = start; i < std::min(mine.size(), start + kRenewBatch); ++i) {
-      args.push_back(mine[i].second);
+      args.push_back(mine[i].second.worker_id);
       args.push_back(mine[i].first);
+      args.push_back(mine[i].second.tenant);
     }
     absl::StatusOr<RedisValue> r = EvalLocked(renew_, args);
     if (!r.ok()) {

@@ -166,13 +166,20 @@ absl::StatusOr<std::optional<Reservation>> RedisWorkerRegistry::Reserve(
                                    Str(ToString(request.browser)),
                                    lease_id,
                                    Ms(options_.lease_ttl),
-                                   "1"};
+                                   "1",
+                                   request.tenant,
+                                   absl::StrCat(request.tenant_max_sessions)};
   PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(&RedisWorkerRegistry::select_, args));
   if (r.type == RedisValue::Type::kInteger && r.integer == -1) {
     // A writer that bypasses pwgrid's scripts (upstream's worker) added or removed workers.
     PWGRID_RETURN_IF_ERROR(Reindex());
-    args.back() = "0";
+    args[5] = "0";
     PWGRID_ASSIGN_OR_RETURN(r, Eval(&RedisWorkerRegistry::select_, args));
+  }
+  if (r.type == RedisValue::Type::kInteger && r.integer == -2) {
+    return absl::ResourceExhaustedError(absl::StrCat("tenant ", request.tenant,
+                                                     " holds its quota of ",
+                                                     request.tenant_max_sessions, " session(s)"));
   }
   if (r.is_nil() || r.type != RedisValue::Type::kArray) return std::optional<Reservation>();
   if (r.elements.size() < 8) return absl::InternalError("selection script gave a short reply");
@@ -187,9 +194,10 @@ absl::StatusOr<std::optional<Reservation>> RedisWorkerRegistry::Reserve(
   (void)absl::SimpleAtoi(r.elements[6].str, &out.worker.started_at_ms);
   out.worker.playwright_version = r.elements[7].str;
   out.lease_id = lease_id;
+  out.tenant = request.tenant;
   {
     absl::MutexLock lock(&state_mu_);
-    leases_.emplace(lease_id, out.worker.id);
+    leases_.emplace(lease_id, LiveLease{out.worker.id, out.tenant});
   }
   return std::optional<Reservation>(std::move(out));
 }
@@ -200,7 +208,8 @@ absl::Status RedisWorkerRegistry::Release(const Reservation& reservation, bool r
     // Whatever Redis answers, stop renewing: a lease Redis could not release now expires.
     leases_.erase(reservation.lease_id);
   }
-  PendingRelease release{reservation.worker.id, reservation.lease_id, rollback_lifetime};
+  PendingRelease release{reservation.worker.id, reservation.lease_id, rollback_lifetime,
+                         reservation.tenant};
   absl::StatusOr<RedisValue> r = Eval(&RedisWorkerRegistry::release_, ReleaseArgs(release));
   if (absl::IsUnavailable(r.status())) {
     // Redis is away: the slot is given back as soon as it answers again, before anything

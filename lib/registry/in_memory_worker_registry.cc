@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -119,6 +120,12 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
       ReapLocked(now);
       next_reap_ = now + absl::Seconds(1);
     }
+    if (request.tenant_max_sessions > 0 &&
+        TenantSessionsLocked(request.tenant) >= request.tenant_max_sessions) {
+      return absl::ResourceExhaustedError(absl::StrCat("tenant ", request.tenant,
+                                                       " holds its quota of ",
+                                                       request.tenant_max_sessions, " session(s)"));
+    }
     // Views, not copies: selection reads every worker but copies only the chosen one.
     views_.clear();
     for (const auto& [id, rec] : workers_) {
@@ -131,7 +138,8 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
     Reservation out;
     out.worker = r.info;
     out.lease_id = absl::StrCat("lease-", ++next_lease_);
-    r.leases.insert(out.lease_id);
+    r.leases.emplace(out.lease_id, request.tenant);
+    out.tenant = request.tenant;
     ++r.lifetime;
     out.active = static_cast<int64_t>(r.leases.size());
     out.lifetime = r.lifetime;
@@ -157,11 +165,21 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
   void Unwatch(int64_t watch_id) override { listeners_.Remove(watch_id); }
 
  private:
+  // Live leases of `tenant` on every worker not yet reaped (a reaped worker's leases are gone,
+  // and with them the tenant's count: nothing to keep in step).
+  int64_t TenantSessionsLocked(const std::string& tenant) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    int64_t n = 0;
+    for (const auto& [id, rec] : workers_) {
+      for (const auto& [lease, t] : rec.leases) n += t == tenant ? 1 : 0;
+    }
+    return n;
+  }
+
   struct Record {
     WorkerInfo info;
     absl::Time expires_at;
     int64_t lifetime = 0;
-    absl::flat_hash_set<std::string> leases;
+    absl::flat_hash_map<std::string, std::string> leases;  // lease id -> tenant
     bool shutdown_requested = false;
     bool unreachable = false;  // MarkUnreachable(), until the next Register() or Heartbeat()
 

@@ -136,7 +136,7 @@ void Session::HandleRequest(const RequestHead& request) {
   forward_headers_ = ForwardedHeaders(request.headers);
   request_ =
       SelectRequest{route.browser, shared_->options.clock->Now() + shared_->options.select_timeout,
-                    std::move(route.playwright_version)};
+                    std::move(route.playwright_version), tenant_.name, tenant_.max_sessions};
   Acquire();
 }
 

@@ -4,7 +4,8 @@
 // releases, recycle requests and unreachable marks run on the caller's thread (a relay I/O
 // thread), and only queued clients are served by the selector's thread. With any other
 // registry (Redis) every registry call runs on the selector's thread, so that no caller ever
-// waits on the registry. Waiters sit in a map ordered by ticket, i.e. first come, first served.
+// waits on the registry. Waiters sit in a map ordered by ticket (arrival); Pump serves them round
+// robin across tenants, first come, first served within one (NextWaiter).
 // The thread wakes when a waiter arrives, a queued release or command is posted, the registry
 // reports freed capacity, a deadline passes, or the safety poll interval elapses.
 //
@@ -16,6 +17,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -101,8 +103,8 @@ class RegistrySelector : public Selector, public Lease::Owner {
       if (!waiters_.empty() || stop_) return std::nullopt;  // first come, first served
     }
     absl::StatusOr<std::optional<Reservation>> r =
-        registry_->Reserve(ReserveRequest{request.browser, options_.limits});
-    if (!r.ok() || !r->has_value()) return std::nullopt;
+        registry_->Reserve(ToReserve(request, options_.limits));
+    if (!r.ok() || !r->has_value()) return std::nullopt;  // a quota refusal too: then it queues
     return Lease(this, std::move(**r));
   }
 
@@ -260,32 +262,68 @@ class RegistrySelector : public Selector, public Lease::Owner {
     ready.clear();
   }
 
-  // Serves waiters in ticket order. A browser type that had no free slot is skipped for the rest
-  // of this pass, so waiters of other types are not held up behind it.
-  void Pump() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    absl::flat_hash_set<BrowserType> exhausted;
-    std::vector<Ready> ready;
-    uint64_t after = 0;
-    while (true) {
-      auto it = waiters_.upper_bound(after);
-      if (it == waiters_.end()) break;
-      const uint64_t ticket = it->first;
-      after = ticket;
-      if (options_.clock->Now() >= it->second.request.deadline) {
-        ready.push_back({std::move(it->second.done),
-                         absl::DeadlineExceededError("no worker became available in time")});
-        waiters_.erase(it);
+  static ReserveRequest ToReserve(const SelectRequest& r, const SessionLimits& limits) {
+    return ReserveRequest{r.browser, limits, r.tenant, r.tenant_max_sessions};
+  }
+
+  // The next waiter to serve, fairly: among tenants with a waiter that can be tried now (its
+  // browser type still had a free slot in this pass, its tenant was not found at its quota),
+  // the first in name order after the tenant served last (round robin), and that tenant's
+  // earliest waiter (first come, first served).
+  std::map<uint64_t, Waiter>::iterator NextWaiter(const absl::flat_hash_set<BrowserType>& exhausted,
+                                                  const absl::flat_hash_set<std::string>& at_quota)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto best = waiters_.end();
+    absl::flat_hash_set<std::string_view> seen;
+    for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+      const SelectRequest& r = it->second.request;
+      if (exhausted.contains(r.browser) || at_quota.contains(r.tenant)) continue;
+      if (!seen.insert(r.tenant).second) continue;  // the tenant's earlier waiter comes first
+      if (best == waiters_.end()) {
+        best = it;
         continue;
       }
-      const BrowserType browser = it->second.request.browser;
-      if (exhausted.contains(browser)) continue;
+      const std::string& b = best->second.request.tenant;
+      // Rotated name order: names after last_tenant_ first, then the rest from the start.
+      const bool r_after = r.tenant > last_tenant_;
+      const bool b_after = b > last_tenant_;
+      if (r_after != b_after ? r_after : r.tenant < b) best = it;
+    }
+    return best;
+  }
+
+  // Serves waiters (see NextWaiter for the order) until none can be served now. A browser type
+  // that had no free slot, and a tenant at its quota, are skipped for the rest of this pass.
+  void Pump() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::vector<Ready> ready;
+    const absl::Time now = options_.clock->Now();
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      if (now >= it->second.request.deadline) {
+        ready.push_back({std::move(it->second.done),
+                         absl::DeadlineExceededError("no worker became available in time")});
+        it = waiters_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    absl::flat_hash_set<BrowserType> exhausted;
+    absl::flat_hash_set<std::string> at_quota;
+    while (true) {
+      auto it = NextWaiter(exhausted, at_quota);
+      if (it == waiters_.end()) break;
+      const uint64_t ticket = it->first;
+      const SelectRequest request = it->second.request;
       mu_.Unlock();
       absl::StatusOr<std::optional<Reservation>> r =
-          registry_->Reserve(ReserveRequest{browser, options_.limits});
+          registry_->Reserve(ToReserve(request, options_.limits));
       mu_.Lock();
       auto again = waiters_.find(ticket);
       if (r.ok() && !r->has_value()) {
-        exhausted.insert(browser);
+        exhausted.insert(request.browser);
+        continue;
+      }
+      if (absl::IsResourceExhausted(r.status())) {  // the tenant holds its quota: it waits
+        at_quota.insert(request.tenant);
         continue;
       }
       if (again == waiters_.end()) {  // cancelled meanwhile: give the slot straight back
@@ -311,6 +349,7 @@ class RegistrySelector : public Selector, public Lease::Owner {
         continue;
       }
       if (r.ok()) {
+        last_tenant_ = request.tenant;
         ready.push_back({std::move(again->second.done), Lease(this, std::move(**r))});
       } else {
         ready.push_back({std::move(again->second.done), r.status()});
@@ -335,6 +374,7 @@ class RegistrySelector : public Selector, public Lease::Owner {
   std::vector<Retry> retries_ ABSL_GUARDED_BY(mu_);
   absl::Time next_retry_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string last_tenant_ ABSL_GUARDED_BY(mu_);  // the tenant served last (round robin)
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

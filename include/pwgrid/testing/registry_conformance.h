@@ -226,7 +226,39 @@ inline bool WaitUntil(const std::function<bool()>& done, absl::Duration limit = 
     CHECK(back->worker.id == "chromium:1");                                                      \
     PWGRID_CHECK_OK(r.MarkUnreachable("chromium:none")); /* unknown: OK */                       \
   }                                                                                              \
+  TEST_CASE_TEMPLATE_DEFINE("conformance: a tenant's quota counts its live reservations",        \
+                            PwgridFixture, pwgrid_conf_8) {                                      \
+    using namespace ::pwgrid;                                                                    \
+    using namespace ::pwgrid::testing::conformance;                                              \
+    PwgridFixture f;                                                                             \
+    WorkerRegistry& r = *f.registry;                                                             \
+    PWGRID_REQUIRE_OK(r.Register(TestWorker("chromium:1"), absl::Seconds(10)));                  \
+    PWGRID_REQUIRE_OK(r.Register(TestWorker("chromium:2"), absl::Seconds(10)));                  \
+    const ReserveRequest ci{BrowserType::kChromium, {5, 50}, "ci", 2};                           \
+    absl::StatusOr<std::optional<Reservation>> a = r.Reserve(ci);                                \
+    absl::StatusOr<std::optional<Reservation>> b = r.Reserve(ci);                                \
+    REQUIRE(a.ok());                                                                             \
+    REQUIRE(b.ok());                                                                             \
+    REQUIRE(a->has_value());                                                                     \
+    REQUIRE(b->has_value());                                                                     \
+    CHECK((*a)->tenant == "ci");                                                                 \
+    absl::StatusOr<std::optional<Reservation>> over = r.Reserve(ci);                             \
+    CHECK(absl::IsResourceExhausted(over.status()));                                             \
+    /* nothing was reserved for the refused one; other tenants are not held up */                \
+    CHECK(Load(r, "chromium:1")->active + Load(r, "chromium:2")->active == 2);                   \
+    absl::StatusOr<std::optional<Reservation>> other =                                           \
+        r.Reserve(ReserveRequest{BrowserType::kChromium, {5, 50}, "other", 1});                  \
+    REQUIRE(other.ok());                                                                         \
+    REQUIRE(other->has_value());                                                                 \
+    CHECK(Reserve(r).has_value()); /* anonymous: no quota */                                     \
+    PWGRID_REQUIRE_OK(r.Release(**a, /*rollback_lifetime=*/false));                              \
+    absl::StatusOr<std::optional<Reservation>> again = r.Reserve(ci);                            \
+    REQUIRE(again.ok());                                                                         \
+    CHECK(again->has_value());                                                                   \
+    CHECK(absl::IsResourceExhausted(r.Reserve(ci).status()));                                    \
+  }                                                                                              \
   TEST_CASE_TEMPLATE_INVOKE(pwgrid_conf_1, F);                                                   \
+  TEST_CASE_TEMPLATE_INVOKE(pwgrid_conf_8, F);                                                   \
   TEST_CASE_TEMPLATE_INVOKE(pwgrid_conf_7, F);                                                   \
   TEST_CASE_TEMPLATE_INVOKE(pwgrid_conf_2, F);                                                   \
   TEST_CASE_TEMPLATE_INVOKE(pwgrid_conf_3, F);                                                   \

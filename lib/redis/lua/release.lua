@@ -1,4 +1,7 @@
--- ARGV = {workerId, leaseId, rollbackLifetime (0|1)}. Returns 1 when the lease was live.
+-- ARGV = {workerId, leaseId, rollbackLifetime (0|1), tenant}. Returns 1 when the lease was live.
+if ARGV[4] and ARGV[4] ~= '' then
+  redis.call('ZREM', TENANT_PREFIX .. ARGV[4], ARGV[1] .. '|' .. ARGV[2])
+end
 if redis.call('ZREM', LEASES, ARGV[1] .. '|' .. ARGV[2]) == 0 then return 0 end
 decr(ACTIVE, ARGV[1])
 if ARGV[3] == '1' then decr(LIFETIME, ARGV[1]) end

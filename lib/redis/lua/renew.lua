@@ -1,17 +1,24 @@
--- ARGV = {leaseTtlMs, afterReconnect (0|1), workerId1, leaseId1, workerId2, leaseId2, ...}.
+-- ARGV = {leaseTtlMs, afterReconnect (0|1), workerId1, leaseId1, tenant1, workerId2, ...}.
 -- Extends live leases. A lease Redis no longer has (a restart lost it, or it expired while this
 -- proxy was stalled) is written again and counted again, as long as its worker still has an
 -- active entry; right after a reconnect (afterReconnect = 1: Redis may have lost everything) the
 -- entry is created too, so that the worker, when it registers again, counts its live sessions.
--- Returns how many were restored.
+-- A named tenant's entry is renewed (or written again) with its lease. Returns how many leases
+-- were restored.
 local now = now_ms()
 local expiry = now + tonumber(ARGV[1])
 local restored = 0
-for i = 3, #ARGV, 2 do
+local function tenant(t, m)
+  if t == '' then return end
+  redis.call('ZADD', TENANT_PREFIX .. t, expiry, m)
+  redis.call('PEXPIRE', TENANT_PREFIX .. t, tonumber(ARGV[1]))
+end
+for i = 3, #ARGV, 3 do
   local wid = ARGV[i]
   local m = wid .. '|' .. ARGV[i + 1]
   if redis.call('ZSCORE', LEASES, m) then
     redis.call('ZADD', LEASES, expiry, m)
+    tenant(ARGV[i + 2], m)
   else
     if ARGV[2] == '1' and redis.call('HSETNX', ACTIVE, wid, 0) == 1 then
       redis.call('INCR', INDEXED)
@@ -21,6 +28,7 @@ for i = 3, #ARGV, 2 do
       redis.call('ZADD', LEASES, expiry, m)
       redis.call('HINCRBY', ACTIVE, wid, 1)
       rescore(wid)
+      tenant(ARGV[i + 2], m)
       restored = restored + 1
     end
   end

@@ -1,8 +1,10 @@
--- ARGV = {C, L, browser, leaseId, leaseTtlMs, checkIndex (0|1)}. Upstream's rule (reference §4.1)
+-- ARGV = {C, L, browser, leaseId, leaseTtlMs, checkIndex (0|1), tenant, tenantMax}. Upstream's rule (reference §4.1)
 -- with deterministic ties (higher lifetime, lower active, smaller id) and pwgrid's recycle stagger
 -- (selection_policy.h), plus: a worker hash without an endpoint is not eligible, and the
 -- reservation's lease is written in the same step. Returns -1 (nothing reserved) when checkIndex
 -- is 1 and the index has not seen every entry of the active hash: re-index, then call again.
+-- Returns -2 (nothing reserved) when tenant (not '') holds tenantMax (> 0) live leases on every
+-- proxy together; a named tenant's lease is also written to its TENANT_PREFIX set.
 --
 -- Cost: the best eligible worker of a lifetime level is the level's first index entry (fewest
 -- active) unless that one is full, and then the whole level is full. So the script visits one
@@ -17,6 +19,13 @@ if ARGV[6] == '1' and tonumber(redis.call('GET', INDEXED) or '0') ~= redis.call(
 end
 local now = now_ms()
 if sweep(now, 100) > 0 then redis.call('PUBLISH', CAPACITY, '') end
+local T = ARGV[7] or ''
+local TKEY = TENANT_PREFIX .. T
+if T ~= '' then
+  redis.call('ZREMRANGEBYSCORE', TKEY, '-inf', now)
+  local tmax = tonumber(ARGV[8] or '0') or 0
+  if tmax > 0 and redis.call('ZCARD', TKEY) >= tmax then return -2 end
+end
 local IDX = INDEX_PREFIX .. B
 local n = redis.call('SCARD', KNOWN_PREFIX .. B)
 if n == 0 then return false end
@@ -70,6 +79,10 @@ local a = redis.call('HINCRBY', ACTIVE, sel, 1)
 local l = redis.call('HINCRBY', LIFETIME, sel, 1)
 redis.call('ZADD', IDX, 'XX', fmt(score(a, l)), sel)
 redis.call('ZADD', LEASES, now + tonumber(ARGV[5]), sel .. '|' .. ARGV[4])
+if T ~= '' then
+  redis.call('ZADD', TKEY, now + tonumber(ARGV[5]), sel .. '|' .. ARGV[4])
+  redis.call('PEXPIRE', TKEY, tonumber(ARGV[5]))
+end
 local f = redis.call('HMGET', WORKER_PREFIX .. sel, 'id', 'endpoint', 'status', 'startedAt',
                      'playwrightVersion')
 for i = 1, 5 do if not f[i] then f[i] = '' end end
