@@ -177,6 +177,13 @@ TEST_CASE("the worker's answer: status and body framing") {
   CHECK(a.framing.kind == Kind::kUntilClose);
   CHECK(ParseWorkerAnswer("HTTP/1.1 204 No Content\r\n\r\n").framing.kind == Kind::kNone);
   CHECK(ParseWorkerAnswer("SSH-2.0-OpenSSH\r\n\r\n").status == 0);
+  // Codes websocketpp's enum cannot hold are not an answer (UB in its parser before the check:
+  // found by tests/fuzz/worker_answer_fuzz, the input is in its corpus).
+  CHECK(ParseWorkerAnswer("HTTP/1.1 711 Bad Request\r\nContent-Length: 11\r\n\r\n").status == 0);
+  CHECK(ParseWorkerAnswer("HTTP/1.1 -42 x\r\n\r\n").status == 0);
+  CHECK(ParseWorkerAnswer("HTTP/1.1 4280 x\r\n\r\n").status == 0);
+  CHECK(ParseWorkerAnswer("HTTP/1.1 99 x\r\n\r\n").status == 0);
+  CHECK(ParseWorkerAnswer("HTTP/1.1 511 Network Authentication Required\r\n\r\n").status == 511);
   CHECK(ChunkedBodyComplete("5\r\nhello\r\n0\r\n\r\n"));
   CHECK(ChunkedBodyComplete("5\r\nhello\r\n0\r\nTrailer: x\r\n\r\n"));
   CHECK_FALSE(ChunkedBodyComplete("5\r\nhello\r\n0\r\n"));

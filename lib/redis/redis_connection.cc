@@ -50,6 +50,33 @@ RedisValue Convert(const redisReply* r) {
   return v;
 }
 
+}  // namespace
+
+absl::StatusOr<std::vector<RedisValue>> DecodeRedisReplies(std::string_view bytes) {
+  redisReader* reader = redisReaderCreate();
+  if (reader == nullptr) return absl::ResourceExhaustedError("cannot create a RESP reader");
+  std::vector<RedisValue> out;
+  absl::Status status;
+  if (redisReaderFeed(reader, bytes.data(), bytes.size()) != REDIS_OK) {
+    status = absl::InvalidArgumentError("cannot feed the RESP reader");
+  }
+  while (status.ok()) {
+    void* raw = nullptr;
+    if (redisReaderGetReply(reader, &raw) != REDIS_OK) {
+      status = absl::InvalidArgumentError(absl::StrCat("RESP protocol error: ", reader->errstr));
+      break;
+    }
+    if (raw == nullptr) break;  // no complete reply left
+    out.push_back(Convert(static_cast<redisReply*>(raw)));
+    freeReplyObject(raw);
+  }
+  redisReaderFree(reader);
+  if (!status.ok()) return status;
+  return out;
+}
+
+namespace {
+
 void ToArgv(const std::vector<std::string>& args, std::vector<const char*>& argv,
             std::vector<size_t>& lens) {
   argv.clear();

@@ -37,6 +37,10 @@ struct RedisValue {
   bool is_error() const { return type == Type::kError; }
 };
 
+// Parses RESP2 bytes into the complete replies they hold, with hiredis' reader and the same
+// conversion a connection applies to what it reads. InvalidArgument: a protocol error.
+absl::StatusOr<std::vector<RedisValue>> DecodeRedisReplies(std::string_view bytes);
+
 struct RedisEndpoint {
   std::string host = "127.0.0.1";
   int port = 6379;

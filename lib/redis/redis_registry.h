@@ -52,6 +52,11 @@ inline int64_t ToInt(const RedisValue& v) {
   return 0;
 }
 
+// The selection script's reply (select.lua) as a Reservation without its lease id and tenant;
+// nullopt: nothing was reserved. Internal: an array too short to be a reservation.
+absl::StatusOr<std::optional<Reservation>> DecodeSelectReply(const RedisValue& r,
+                                                             BrowserType browser);
+
 inline std::map<std::string, std::string> HashFromArray(const RedisValue& v) {
   std::map<std::string, std::string> out;
   for (size_t i = 0; i + 1 < v.elements.size(); i += 2) {

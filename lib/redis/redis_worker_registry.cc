@@ -158,6 +158,23 @@ absl::StatusOr<std::vector<WorkerLoad>> RedisWorkerRegistry::Snapshot() {
   return out;
 }
 
+absl::StatusOr<std::optional<Reservation>> DecodeSelectReply(const RedisValue& r,
+                                                             BrowserType browser) {
+  if (r.is_nil() || r.type != RedisValue::Type::kArray) return std::optional<Reservation>();
+  if (r.elements.size() < 8) return absl::InternalError("selection script gave a short reply");
+  Reservation out;
+  out.worker.id = r.elements[0].str;
+  out.active = ToInt(r.elements[1]);
+  out.lifetime = ToInt(r.elements[2]);
+  out.worker.browser = browser;
+  out.worker.endpoint = r.elements[4].str;
+  absl::StatusOr<WorkerStatus> status = ParseWorkerStatus(r.elements[5].str);
+  out.worker.status = status.ok() ? *status : WorkerStatus::kAvailable;
+  (void)absl::SimpleAtoi(r.elements[6].str, &out.worker.started_at_ms);
+  out.worker.playwright_version = r.elements[7].str;
+  return std::optional<Reservation>(std::move(out));
+}
+
 absl::StatusOr<std::optional<Reservation>> RedisWorkerRegistry::Reserve(
     const ReserveRequest& request) {
   const std::string lease_id = NextLeaseId();
@@ -181,18 +198,10 @@ absl::StatusOr<std::optional<Reservation>> RedisWorkerRegistry::Reserve(
                                                      " holds its quota of ",
                                                      request.tenant_max_sessions, " session(s)"));
   }
-  if (r.is_nil() || r.type != RedisValue::Type::kArray) return std::optional<Reservation>();
-  if (r.elements.size() < 8) return absl::InternalError("selection script gave a short reply");
-  Reservation out;
-  out.worker.id = r.elements[0].str;
-  out.active = ToInt(r.elements[1]);
-  out.lifetime = ToInt(r.elements[2]);
-  out.worker.browser = request.browser;
-  out.worker.endpoint = r.elements[4].str;
-  absl::StatusOr<WorkerStatus> status = ParseWorkerStatus(r.elements[5].str);
-  out.worker.status = status.ok() ? *status : WorkerStatus::kAvailable;
-  (void)absl::SimpleAtoi(r.elements[6].str, &out.worker.started_at_ms);
-  out.worker.playwright_version = r.elements[7].str;
+  PWGRID_ASSIGN_OR_RETURN(std::optional<Reservation> decoded,
+                          DecodeSelectReply(r, request.browser));
+  if (!decoded) return decoded;
+  Reservation out = *std::move(decoded);
   out.lease_id = lease_id;
   out.tenant = request.tenant;
   {

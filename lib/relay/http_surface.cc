@@ -3,6 +3,7 @@
 #include "lib/relay/http_surface.h"
 
 #include <algorithm>
+#include <websocketpp/http/request.hpp>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -59,6 +60,22 @@ std::string_view RequestHead::Header(std::string_view name) const {
     }
   }
   return {};
+}
+
+std::optional<RequestHead> ParseRequestHead(std::string_view head) {
+  websocketpp::http::parser::request parsed;
+  try {
+    parsed.consume(head.data(), head.size());
+  } catch (...) {
+    return std::nullopt;
+  }
+  RequestHead request;
+  request.method = parsed.get_method();
+  request.target = parsed.get_uri();
+  request.version = parsed.get_version();
+  request.body_complete = parsed.ready();
+  for (const auto& [name, value] : parsed.get_headers()) request.headers.emplace_back(name, value);
+  return request;
 }
 
 std::string HttpAnswer::Serialize() const {

@@ -46,6 +46,10 @@ struct HttpAnswer {
   std::string Serialize() const;
 };
 
+// Parses a request head (up to and including its empty line) with websocketpp's request parser.
+// nullopt: it does not parse.
+std::optional<RequestHead> ParseRequestHead(std::string_view head);
+
 // What to do with a request: answer it, or upgrade it to a session with a worker.
 struct Route {
   std::optional<HttpAnswer> answer;  // set: write it; unset: select a worker for `browser`

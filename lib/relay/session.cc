@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <optional>
 #include <utility>
-#include <websocketpp/http/request.hpp>
 
 #include "absl/strings/str_cat.h"
 
@@ -75,26 +74,13 @@ void Session::OnRequest(const asio::error_code& ec, size_t n) {
     Finish();
     return;
   }
-  websocketpp::http::parser::request parsed;
-  try {
-    parsed.consume(in_.data(), n);
-  } catch (...) {
-    in_.erase(0, n);
-    Answer(BadRequestAnswer());
-    return;
-  }
+  std::optional<RequestHead> request = ParseRequestHead(std::string_view(in_.data(), n));
   in_.erase(0, n);
-  RequestHead request;
-  request.method = parsed.get_method();
-  request.target = parsed.get_uri();
-  request.version = parsed.get_version();
-  request.body_complete = parsed.ready();
-  for (const auto& [name, value] : parsed.get_headers()) request.headers.emplace_back(name, value);
-  if (!IsCleanRequest(request)) {
+  if (!request || !IsCleanRequest(*request)) {
     Answer(BadRequestAnswer());
     return;
   }
-  HandleRequest(request);
+  HandleRequest(*request);
 }
 
 // Asks `auth` about the request's token. False: the client has been answered (401, or 500 when

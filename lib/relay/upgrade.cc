@@ -76,8 +76,28 @@ std::string BuildWorkerRequest(const WsEndpoint& worker, const HeaderList& forwa
   return out;
 }
 
+namespace {
+
+// True when the status line's code is three digits in 100..511. websocketpp stores the code in
+// an enum whose values end at 511, so a larger one (a worker answering "HTTP/1.1 711 …") would be
+// undefined behaviour inside its parser (found by tests/fuzz/worker_answer_fuzz).
+bool HasPlausibleStatusCode(std::string_view head) {
+  const size_t space = head.find(' ');
+  if (space == std::string_view::npos || head.size() < space + 4) return false;
+  const std::string_view code = head.substr(space + 1, 3);
+  for (char c : code) {
+    if (c < '0' || c > '9') return false;
+  }
+  if (head.size() > space + 4 && head[space + 4] != ' ' && head[space + 4] != '\r') return false;
+  const int value = (code[0] - '0') * 100 + (code[1] - '0') * 10 + (code[2] - '0');
+  return value >= 100 && value <= 511;
+}
+
+}  // namespace
+
 WorkerAnswer ParseWorkerAnswer(std::string_view head) {
   WorkerAnswer answer;
+  if (!HasPlausibleStatusCode(head.substr(0, head.find("\r\n")))) return answer;
   websocketpp::http::parser::response response;
   try {
     // Only the head: the parser reads a body by Content-Length alone and throws on any other.
