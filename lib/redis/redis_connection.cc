@@ -50,32 +50,38 @@ RedisValue Convert(const redisReply* r) {
   return v;
 }
 
-}  // namespace
+// hiredis 0.14 allocates an array reply's element table from the count the server announces,
+// before any element arrives: "*444444444\r\n" alone asks for 3.5 GB (found by
+// tests/fuzz/redis_reply_fuzz). pwgrid's largest replies hold two entries per worker, so arrays
+// are bounded; a larger one is a protocol error, and the connection is dropped and rebuilt.
+constexpr int kMaxArrayElements = 1 << 20;
 
-absl::StatusOr<std::vector<RedisValue>> DecodeRedisReplies(std::string_view bytes) {
-  redisReader* reader = redisReaderCreate();
-  if (reader == nullptr) return absl::ResourceExhaustedError("cannot create a RESP reader");
-  std::vector<RedisValue> out;
-  absl::Status status;
-  if (redisReaderFeed(reader, bytes.data(), bytes.size()) != REDIS_OK) {
-    status = absl::InvalidArgumentError("cannot feed the RESP reader");
-  }
-  while (status.ok()) {
-    void* raw = nullptr;
-    if (redisReaderGetReply(reader, &raw) != REDIS_OK) {
-      status = absl::InvalidArgumentError(absl::StrCat("RESP protocol error: ", reader->errstr));
-      break;
-    }
-    if (raw == nullptr) break;  // no complete reply left
-    out.push_back(Convert(static_cast<redisReply*>(raw)));
-    freeReplyObject(raw);
-  }
-  redisReaderFree(reader);
-  if (!status.ok()) return status;
-  return out;
+void* CreateBoundedArray(const redisReadTask* task, int elements) {
+  if (elements > kMaxArrayElements) return nullptr;  // hiredis: "Out of memory", a reader error
+  const auto* defaults = static_cast<const redisReplyObjectFunctions*>(task->privdata);
+  return defaults->createArray(task, elements);
 }
 
-namespace {
+void* CreateString(const redisReadTask* t, char* s, size_t n) {
+  return static_cast<const redisReplyObjectFunctions*>(t->privdata)->createString(t, s, n);
+}
+void* CreateInteger(const redisReadTask* t, long long v) {
+  return static_cast<const redisReplyObjectFunctions*>(t->privdata)->createInteger(t, v);
+}
+void* CreateNil(const redisReadTask* t) {
+  return static_cast<const redisReplyObjectFunctions*>(t->privdata)->createNil(t);
+}
+
+// hiredis' own reply functions, with arrays bounded; they find hiredis' functions through the
+// reader's privdata (which its default functions do not use).
+constexpr redisReplyObjectFunctions kBoundedFunctions = {CreateString, CreateBoundedArray,
+                                                         CreateInteger, CreateNil, freeReplyObject};
+
+void BoundReplies(redisReader* reader) {
+  if (reader == nullptr || reader->fn == &kBoundedFunctions) return;
+  reader->privdata = reader->fn;
+  reader->fn = const_cast<redisReplyObjectFunctions*>(&kBoundedFunctions);
+}
 
 void ToArgv(const std::vector<std::string>& args, std::vector<const char*>& argv,
             std::vector<size_t>& lens) {
@@ -128,6 +134,30 @@ class ScopedSigpipeBlock {
 
 }  // namespace
 
+absl::StatusOr<std::vector<RedisValue>> DecodeRedisReplies(std::string_view bytes) {
+  redisReader* reader = redisReaderCreate();
+  if (reader == nullptr) return absl::ResourceExhaustedError("cannot create a RESP reader");
+  BoundReplies(reader);
+  std::vector<RedisValue> out;
+  absl::Status status;
+  if (redisReaderFeed(reader, bytes.data(), bytes.size()) != REDIS_OK) {
+    status = absl::InvalidArgumentError("cannot feed the RESP reader");
+  }
+  while (status.ok()) {
+    void* raw = nullptr;
+    if (redisReaderGetReply(reader, &raw) != REDIS_OK) {
+      status = absl::InvalidArgumentError(absl::StrCat("RESP protocol error: ", reader->errstr));
+      break;
+    }
+    if (raw == nullptr) break;  // no complete reply left
+    out.push_back(Convert(static_cast<redisReply*>(raw)));
+    freeReplyObject(raw);
+  }
+  redisReaderFree(reader);
+  if (!status.ok()) return status;
+  return out;
+}
+
 std::string Describe(const RedisEndpoint& endpoint) {
   return absl::StrCat(endpoint.host, ":", endpoint.port);
 }
@@ -158,6 +188,7 @@ absl::Status RedisConnection::Connect() {
         absl::StrCat("Redis at ", Describe(endpoint_), ": cannot allocate a connection"));
   }
   if (ctx_->err != 0) return IoError("connect");
+  BoundReplies(ctx_->reader);
   // hiredis 0.14 cannot create its socket close-on-exec; mark it at once (children started by
   // pwgrid close every inherited descriptor anyway, which covers the moment in between).
   ::fcntl(ctx_->fd, F_SETFD, FD_CLOEXEC);

@@ -2,13 +2,16 @@
 // and the real playwright-core client. A tenant over its quota waits behind its own sessions
 // while another tenant is served at once; the waiter gets its session when the tenant's own
 // session ends. In Redis mode (a real redis-server, one pwgrid-worker, two proxies) the quota
-// counts the tenant's sessions on both proxies. Also: PROTECT_METRICS with ADMIN_TOKENS, and
-// SESSION_MAX_DURATION ending a real session with close code 1008.
+// counts the tenant's sessions on both proxies, and a worker registered at a public address is
+// never dialled (WORKER_ALLOWED_NETWORKS). Also: PROTECT_METRICS with ADMIN_TOKENS, and
+// SESSION_MAX_DURATION ending a real session.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import { chromium, startGrid, startPageServer, stopGrid } from './grid_harness.mjs';
-import { hgetall, redis, sleep, startProxy, startRedis, startWorker, stopProcess, waitFor } from './redis_harness.mjs';
+import {
+  hgetall, redis, registerLikeUpstream, sleep, startProxy, startRedis, startWorker, stopProcess, waitFor,
+} from './redis_harness.mjs';
 
 const TOKENS = 'ci:ci-token:max=1,other:other-token';
 const bearer = (token) => ({ headers: { Authorization: `Bearer ${token}` }, timeout: 30_000 });
@@ -91,6 +94,16 @@ test('Redis mode: the quota counts the tenant\'s sessions on every proxy', async
     await again.close();
     await waitFor(async () => Object.values(await hgetall(rds.port, 'cluster:active_connections'))
       .every((v) => v === '0'), 'every slot to be free');
+    // Whoever can write to Redis registers a worker at a public address, made the best choice
+    // (the highest lifetime): no proxy dials it, the log names it, clients get the real worker.
+    const rogue = await registerLikeUpstream(rds.port, '00000000-0000-4000-8000-00000000beef',
+      'ws://203.0.113.9:4000/rogue');
+    await redis(rds.port, 'HSET', 'cluster:lifetime_connections', rogue, '20');
+    const served = await openPage(`ws://127.0.0.1:${a.port}/`, 'other-token');
+    await served.close();
+    assert.ok(a.lines.some((l) => l.msg === `Refusing to dial worker ${rogue} at ws://203.0.113.9:4000/rogue: ` +
+      '203.0.113.9 is outside the allowed worker networks'), 'the refusal names the worker');
+    await redis(rds.port, 'DEL', `worker:${rogue}`);
     // Redis holds the tenant's name only, never a token.
     const keys = await redis(rds.port, 'KEYS', '*');
     assert.ok(!JSON.stringify(keys).includes('ci-token'), JSON.stringify(keys));
