@@ -4,10 +4,14 @@
 # number of executions from a copy of its committed seed corpus (tests/fuzz/corpus/<harness>).
 # Any crash, leak, sanitizer finding or broken invariant fails the test. Prints one line per
 # harness: executions, coverage (edges), features and corpus size.
+# The seed is fixed (1) so that a run is repeatable; PWGRID_FUZZ_SEED=0 lets libFuzzer pick one,
+# PWGRID_FUZZ_RUNS and PWGRID_FUZZ_SECONDS (per harness) explore longer.
 # Usage: fuzz.sh SOURCE_ROOT [RUNS]
 set -euo pipefail
 src=$(cd "$1" && pwd)
 runs=${2:-${PWGRID_FUZZ_RUNS:-100000}}
+seed=${PWGRID_FUZZ_SEED:-1}
+seconds=${PWGRID_FUZZ_SECONDS:-240}
 work=$(mktemp -d /tmp/pwgrid-fuzz-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 build="$work/build"
@@ -24,7 +28,7 @@ for seeds in "$src"/tests/fuzz/corpus/*/; do
   corpus="$work/corpus-$name"
   cp -r "$seeds" "$corpus"
   log="$work/$name.log"
-  if "$build/tests/fuzz/$name" -runs="$runs" -max_len=8192 -max_total_time=240 -timeout=10 \
+  if "$build/tests/fuzz/$name" -runs="$runs" -max_len=8192 -max_total_time="$seconds" -timeout=10 -seed="$seed" \
       -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$work/finding-$name-" \
       "$corpus" >"$log" 2>&1; then
     done_line=$(grep -E '^#[0-9]+.*DONE' "$log" | tail -1 || true)
