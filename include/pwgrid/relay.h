@@ -42,7 +42,11 @@
 // Answers other than to an upgrade keep an HTTP/1.1 connection open for the next request unless
 // the client sent Connection: close; error answers to an upgrade close it.
 // A worker that answers the handshake with anything but 101 has its answer passed to the client,
-// body included (read as its head delimits it, up to 256 KiB).
+// body included (read as its head delimits it, up to 256 KiB); a status line that is not
+// "HTTP/x.y NNN" with NNN in 100..511 is passed on as such a non-HTTP answer.
+// A relayed session ends with a WebSocket close frame to the client, never raw HTTP: 1011 when
+// the worker went away without one, 1008 with the reason at session_idle_timeout or
+// session_max_duration (a TCP close when the stream is mid-frame).
 // Every socket of the relay is close-on-exec.
 //
 // States:   Created ──Start()──► Running ──Stop(grace)──► Stopped
