@@ -217,6 +217,7 @@ const SettingsTable<ServerConfig>& Table() {
                                 absl::StrCat("AUTH_TOKENS_FILE: ", file.status().message()));
                           }
                           c.auth_tokens_file = v;
+                          c.token_file = *std::move(file);
                           return absl::OkStatus();
                         }},
           TokensSetting("ADMIN_TOKENS",

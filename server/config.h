@@ -5,6 +5,7 @@
 #define PWGRID_SERVER_CONFIG_H_
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,9 @@ struct ServerConfig {
   // AUTH_TOKENS: "token" or "name:token" entries, comma-separated; empty: no authentication.
   std::vector<AccessToken> auth_tokens;
   std::string auth_tokens_file;  // AUTH_TOKENS_FILE: re-read on SIGHUP; checked readable at load
+  // The tokens of AUTH_TOKENS_FILE as LoadConfig read them (the server uses this one, so the file
+  // is read once at start); null without AUTH_TOKENS_FILE.
+  std::shared_ptr<TokenFileAuthenticator> token_file;
   std::vector<AccessToken> admin_tokens;  // ADMIN_TOKENS: the operator's endpoints
   bool protect_metrics = false;           // PROTECT_METRICS: /metrics needs an admin token
   int max_client_connections = 0;         // MAX_CLIENT_CONNECTIONS; 0: from the file limit

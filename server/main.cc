@@ -103,17 +103,11 @@ int main(int argc, char** argv) {
   relay_options.select_timeout = absl::Seconds(config.worker_select_timeout_s);
   relay_options.logger = &logger;
   std::unique_ptr<Authenticator> authenticator;
-  TokenFileAuthenticator* token_file = nullptr;  // reloaded on SIGHUP
+  TokenFileAuthenticator* token_file = config.token_file.get();  // reloaded on SIGHUP
   if (!config.auth_tokens.empty()) {
     authenticator = *NewTokenAuthenticator(config.auth_tokens);  // checked by LoadConfig
-  } else if (!config.auth_tokens_file.empty()) {
-    absl::StatusOr<std::unique_ptr<TokenFileAuthenticator>> file =
-        TokenFileAuthenticator::Create(config.auth_tokens_file);
-    if (!file.ok()) return Fail(absl::StrCat("AUTH_TOKENS_FILE: ", file.status().message()));
-    token_file = file->get();
-    authenticator = *std::move(file);
   }
-  relay_options.authenticator = authenticator.get();
+  relay_options.authenticator = token_file != nullptr ? token_file : authenticator.get();
   std::unique_ptr<Authenticator> admin_authenticator;
   if (config.protect_metrics) {
     admin_authenticator = *NewTokenAuthenticator(config.admin_tokens);  // checked by LoadConfig

@@ -115,6 +115,7 @@ TEST_CASE("AUTH_TOKENS_FILE must be readable with valid tokens; not with AUTH_TO
   REQUIRE(write(fd, "team-a:s3cret\n", 14) == 14);
   close(fd);
   CHECK(Load({{"AUTH_TOKENS_FILE", path}}).value().auth_tokens_file == path);
+  CHECK(Load({{"AUTH_TOKENS_FILE", path}}).value().token_file->size() == 1);  // read at load
   CHECK(Load({{"AUTH_TOKENS_FILE", path}, {"AUTH_TOKENS", "x"}}).status().message() ==
         "set AUTH_TOKENS or AUTH_TOKENS_FILE, not both");
   std::remove(path);
