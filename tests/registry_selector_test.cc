@@ -312,15 +312,21 @@ TEST_CASE("waiting tenants are served round robin, each tenant first come, first
   CHECK(served == std::vector<std::string>{"a1", "b1", "c1", "a2", "a3"});
 }
 
-TEST_CASE("a tenant at its quota waits behind its own sessions, not in front of others") {
-  Fixture f(/*c=*/5);
+// A worker with room for 5, and tenant a (quota 1) holding one session on it: "a1" in `r`.
+absl::StatusOr<Lease> TenantAtQuota(Fixture& f, Results& r) {
   f.AddWorker("chromium:w1");
-  Results r;
   f.selector->Acquire(f.TenantReq("a", 1), r.Callback("a1"));
   REQUIRE(r.Wait(1));
   absl::StatusOr<Lease> a1 = r.Take("a1");
   REQUIRE(a1.ok());
   CHECK(a1->reservation().tenant == "a");
+  return a1;
+}
+
+TEST_CASE("a tenant at its quota waits behind its own sessions, not in front of others") {
+  Fixture f(/*c=*/5);
+  Results r;
+  absl::StatusOr<Lease> a1 = TenantAtQuota(f, r);
   // a2 is over a's quota and waits, though the worker has room; b1 arrives later and is served.
   CHECK_FALSE(f.selector->TryAcquire(f.TenantReq("a", 1)).has_value());
   f.selector->Acquire(f.TenantReq("a", 1), r.Callback("a2"));
@@ -337,11 +343,8 @@ TEST_CASE("a tenant at its quota waits behind its own sessions, not in front of 
 
 TEST_CASE("a tenant that stays at its quota until its deadline gets DeadlineExceeded") {
   Fixture f(/*c=*/5);
-  f.AddWorker("chromium:w1");
   Results r;
-  f.selector->Acquire(f.TenantReq("a", 1), r.Callback("a1"));
-  REQUIRE(r.Wait(1));
-  absl::StatusOr<Lease> a1 = r.Take("a1");
+  absl::StatusOr<Lease> a1 = TenantAtQuota(f, r);
   f.selector->Acquire(f.TenantReq("a", 1, absl::Milliseconds(200)), r.Callback("a2"));
   REQUIRE(r.Wait(2));
   CHECK(absl::IsDeadlineExceeded(r.Take("a2").status()));
