@@ -10,6 +10,7 @@
 #include "pwgrid/local_pool.h"
 #include "pwgrid/log_format.h"
 #include "pwgrid/logging.h"
+#include "pwgrid/queue_policy.h"
 #include "pwgrid/redis_worker_registry.h"
 #include "pwgrid/relay.h"
 #include "pwgrid/selection_policy.h"

@@ -3,10 +3,12 @@
 //
 // Waiting clients are queued and woken as soon as the registry reports freed capacity; a slow
 // safety poll covers changes nobody reported (a worker's TTL running out). The queue is bounded.
-// Order: tenants (SelectRequest::tenant) with waiting clients are served round robin, and each
-// tenant's clients first come, first served; a tenant at its quota (tenant_max_sessions) waits
-// behind its own sessions and never holds up another tenant, nor does a browser type without a
-// free slot hold up another type. Anonymous clients ("") are one tenant.
+// Order: queue_policy.h, per browser type: tenants (SelectRequest::tenant) with waiting clients
+// take turns, and each tenant's clients are served first come, first served; a tenant at its
+// quota (tenant_max_sessions) waits behind its own sessions and never holds up another tenant,
+// nor does a browser type without a free slot hold up another type. Anonymous clients ("") are
+// one tenant. With a registry that has a SharedQueue (Redis) the queue is the grid's: the order
+// holds across every proxy, and max_waiting bounds the grid's waiting clients.
 //
 // Thread-safety: Selector implementations are thread-safe. Acquire() and TryAcquire() never block
 // the caller; the `done` callback runs on a selector thread and must not block (post work
@@ -19,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
@@ -114,6 +117,11 @@ class Selector {
 
   // Clients waiting now.
   virtual int64_t waiting() const = 0;
+
+  // This selector's waiting clients by browser type: how many, the oldest wait, and the same by
+  // tenant (QueueStats, worker_registry.h). With a registry that has a SharedQueue, the whole
+  // grid's queue is SharedQueue::Stats() (one registry round trip; this call never blocks).
+  virtual std::vector<QueueStats> queue_stats() const { return {}; }
 };
 
 struct SelectorOptions {

@@ -67,11 +67,64 @@ struct RegistryEvent {
   enum class Kind {
     kCapacityChanged,    // a slot was released, or a worker registered or became available
     kShutdownRequested,  // RequestShutdown(worker_id) succeeded
+    kQueueGrant,         // the shared queue gave a slot to a ticket of this registry object:
+                         // SharedQueue::TakeGrants() has it
   };
   Kind kind = Kind::kCapacityChanged;
   std::string worker_id;
 };
 using RegistryListener = std::function<void(const RegistryEvent&)>;
+
+// One group's waiting clients: a queue's length, its oldest wait, and the same by tenant.
+struct QueueStats {
+  struct Tenant {
+    std::string name;  // "" for anonymous clients
+    int64_t waiting = 0;
+    absl::Duration oldest_wait;
+  };
+  BrowserType browser = BrowserType::kChromium;  // the group
+  int64_t waiting = 0;
+  absl::Duration oldest_wait;   // how long the group's earliest waiting client has waited
+  std::vector<Tenant> tenants;  // tenants with waiting clients, by name
+};
+
+// A queue of waiting clients shared by every user of one registry: with Redis, the grid-wide
+// queue of every proxy. Clients are served in the order of queue_policy.h (arrival order, tenants
+// in turn), whichever proxy holds them; the order is decided atomically in the registry's backend.
+// A queued client holds a ticket, a lease of its own: renewed by the registry object that made it,
+// and dropped when it is not renewed (its proxy died) or its deadline passes, so the queue never
+// waits for a client that is gone. When a slot frees, the backend reserves it for the head ticket
+// at once and tells the registry object that holds it (RegistryEvent::kQueueGrant).
+// Thread-safety: as WorkerRegistry. Every call is one backend round trip.
+class SharedQueue {
+ public:
+  virtual ~SharedQueue() = default;
+
+  struct EnterResult {
+    std::optional<Reservation> reservation;  // served at once (nobody waited before it)
+    std::string ticket;                      // otherwise: queued under this ticket
+  };
+  // Serves the request at once when the queue lets it (a slot is free and no client comes before
+  // it), else queues it until `deadline`. ResourceExhausted: `max_waiting` clients wait in the
+  // whole queue already (nothing queued).
+  virtual absl::StatusOr<EnterResult> Enter(const ReserveRequest& request, absl::Time deadline,
+                                            int64_t max_waiting) = 0;
+
+  struct Grant {
+    std::string ticket;
+    Reservation reservation;  // the caller owns it now: Release() it like any other
+  };
+  // Serves what the queue can serve now (a slot nobody reported free), and returns the slots
+  // given to this object's tickets since the last call; those tickets have left the queue.
+  virtual absl::StatusOr<std::vector<Grant>> TakeGrants(const SessionLimits& limits) = 0;
+
+  // The ticket's client left (or its deadline passed): the ticket leaves the queue now; a slot
+  // already granted to it and not yet taken is given back. OK when the ticket is unknown.
+  virtual absl::Status Leave(std::string_view ticket) = 0;
+
+  // Every group with waiting clients, in the whole queue.
+  virtual absl::StatusOr<std::vector<QueueStats>> Stats() = 0;
+};
 
 class WorkerRegistry {
  public:
@@ -128,6 +181,10 @@ class WorkerRegistry {
   virtual int64_t Watch(RegistryListener listener) = 0;
   // After Unwatch returns, the listener is not running and will not be called again.
   virtual void Unwatch(int64_t watch_id) = 0;
+
+  // The queue shared by every user of this registry, or null (the default) when the registry
+  // has none: then each Selector queues its own clients. Owned by the registry.
+  virtual SharedQueue* shared_queue() { return nullptr; }
 
   // OK when the registry's backend answers now; Unavailable with the reason otherwise. The
   // in-memory registry is always OK.

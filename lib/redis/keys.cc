@@ -23,6 +23,12 @@ std::string LuaKeyPrelude() {
       {"KNOWN_PREFIX", kKnownPrefix},
       {"DRAINING_PREFIX", kDrainingPrefix},
       {"TENANT_PREFIX", kTenantPrefix},
+      {"QUEUE_PREFIX", kQueuePrefix},
+      {"TICKETS", kTicketsHash},
+      {"TICKET_EXPIRY", kTicketExpiryKey},
+      {"QUEUE_SEQ", kQueueSeqKey},
+      {"GRANTS_PREFIX", kGrantsPrefix},
+      {"GRANT_CHANNEL_PREFIX", kGrantChannelPrefix},
   };
   std::string out = "-- Key names, generated from lib/redis/keys.h.\n";
   for (const Name& n : kNames) absl::StrAppend(&out, "local ", n.lua, " = '", n.value, "'\n");

@@ -19,6 +19,22 @@
 //                                 scored by expiry (Redis ms), as pwgrid:leases: what a tenant's
 //                                 quota counts on every proxy; the key expires with its leases
 //
+// The grid-wide queue (queue_policy.h; G is a group: the browser type). A waiting client holds
+// a ticket "<proxyTag>-<n>" (proxyTag: 8 hex digits, one per registry object; the same string
+// becomes its lease id when it is served):
+//   pwgrid:queue:G             sorted set of G's tickets scored by arrival (pwgrid:queue-seq)
+//   pwgrid:queue:G:tenants     sorted set of the tenants with tickets in G, all scored 0, so
+//                              that ZRANGEBYLEX walks them in name order ("" is anonymous)
+//   pwgrid:queue:G:t:<tenant>  sorted set of one tenant's tickets in G, scored by arrival
+//   pwgrid:queue:G:last        string: the tenant served last in G (the turn order)
+//   pwgrid:tickets             hash ticket -> "<G> <deadlineMs> <tenantMax> <arrivalMs> <tenant>"
+//   pwgrid:ticket-expiry       sorted set of every ticket scored by min(renewal expiry,
+//                              deadline) (Redis ms): its size is the grid's waiting count
+//   pwgrid:queue-seq           counter: arrival order
+//   pwgrid:grants:<proxyTag>   hash ticket -> the reservation the queue made for it, until its
+//                              proxy takes it (expires after a lease TTL with its lease)
+//   pwgrid:grant:<proxyTag>    channel: a grant for that proxy is waiting
+//
 // The selection index (so that a selection costs O(log N) instead of upstream's scan of every
 // worker). Per browser type B:
 //   pwgrid:idx:B       sorted set of the workers believed alive and available, scored
@@ -54,6 +70,12 @@ inline constexpr char kIndexPrefix[] = "pwgrid:idx:";
 inline constexpr char kKnownPrefix[] = "pwgrid:known:";
 inline constexpr char kDrainingPrefix[] = "pwgrid:draining:";
 inline constexpr char kTenantPrefix[] = "pwgrid:tenant:";
+inline constexpr char kQueuePrefix[] = "pwgrid:queue:";
+inline constexpr char kTicketsHash[] = "pwgrid:tickets";
+inline constexpr char kTicketExpiryKey[] = "pwgrid:ticket-expiry";
+inline constexpr char kQueueSeqKey[] = "pwgrid:queue-seq";
+inline constexpr char kGrantsPrefix[] = "pwgrid:grants:";
+inline constexpr char kGrantChannelPrefix[] = "pwgrid:grant:";
 
 // The TTL a worker's key gets when it is set shutting-down, as upstream's graceful shutdown.
 inline constexpr int kShuttingDownTtlSeconds = 10;

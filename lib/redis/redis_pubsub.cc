@@ -1,5 +1,5 @@
-// The Redis registry's subscriber thread: capacity wake-ups (pwgrid:capacity) and shutdown
-// commands (worker:cmd:*) become RegistryEvents for this process's listeners. See
+// The Redis registry's subscriber thread: capacity wake-ups (pwgrid:capacity), queue grants for
+// this proxy (pwgrid:grant:<proxyTag>) and shutdown commands (worker:cmd:*) become RegistryEvents for this process's listeners. See
 // redis_registry.h.
 #include "lib/redis/redis_registry.h"
 
@@ -14,6 +14,7 @@ void RedisWorkerRegistry::RunListener() {
       absl::Status s = sub.Connect();
       if (s.ok()) s = sub.Send({"SUBSCRIBE", kCapacityChannel});
       if (s.ok()) s = sub.Send({"PSUBSCRIBE", kCommandPattern});
+      if (s.ok()) s = sub.Send({"SUBSCRIBE", absl::StrCat(kGrantChannelPrefix, proxy_tag_)});
       if (!s.ok()) {
         sub.Close();
         absl::MutexLock lock(&state_mu_);
@@ -29,7 +30,9 @@ void RedisWorkerRegistry::RunListener() {
     absl::StatusOr<RedisValue> msg = sub.Receive(absl::Milliseconds(200), &got);
     if (!msg.ok() || !got) continue;
     const auto& e = msg->elements;
-    if (e.size() == 3 && e[0].str == "message") {
+    if (e.size() == 3 && e[0].str == "message" && e[1].str != kCapacityChannel) {
+      Notify({RegistryEvent::Kind::kQueueGrant, ""});  // this proxy's grant channel
+    } else if (e.size() == 3 && e[0].str == "message") {
       Notify({RegistryEvent::Kind::kCapacityChanged, e[2].str});
     } else if (e.size() == 4 && e[0].str == "pmessage" && e[3].str == "shutdown") {
       const std::string& channel = e[2].str;

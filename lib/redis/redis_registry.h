@@ -25,6 +25,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "lib/common/log_util.h"
 #include "lib/common/status_util.h"
@@ -84,6 +85,18 @@ struct PendingRelease {
   std::string tenant;
 };
 
+// What this proxy renews of one of its queued tickets (SharedQueue).
+struct LiveTicket {
+  BrowserType browser = BrowserType::kChromium;  // the group
+  std::string tenant;
+  int64_t tenant_max_sessions = 0;
+  absl::Time deadline;
+};
+
+// A grant of take_grants.lua (the reservation reply's eight fields and the tenant, joined by
+// newlines) as a Reservation with the ticket as its lease id. InvalidArgument: malformed.
+absl::StatusOr<Reservation> DecodeGrant(std::string_view ticket, std::string_view grant);
+
 // What this proxy renews of one of its leases.
 struct LiveLease {
   std::string worker_id;
@@ -91,7 +104,7 @@ struct LiveLease {
 };
 inline constexpr size_t kMaxPendingReleases = 100000;
 
-class RedisWorkerRegistry : public WorkerRegistry {
+class RedisWorkerRegistry : public WorkerRegistry, public SharedQueue {
  public:
   RedisWorkerRegistry(const RedisRegistryOptions& options, internal::RedisRegistryTestHooks hooks)
       : options_(options),
@@ -110,6 +123,10 @@ class RedisWorkerRegistry : public WorkerRegistry {
     index_.source = internal::WithPrelude(internal::kLuaIndex);
     deregister_.source = internal::WithPrelude(internal::kLuaDeregister);
     mark_unreachable_.source = internal::WithPrelude(internal::kLuaMarkUnreachable);
+    take_grants_.source = internal::WithPrelude(internal::kLuaTakeGrants);
+    leave_.source = internal::WithPrelude(internal::kLuaLeave);
+    queue_renew_.source = internal::WithPrelude(internal::kLuaQueueRenew);
+    queue_stats_.source = internal::WithPrelude(internal::kLuaQueueStats);
   }
 
   void Start();
@@ -148,6 +165,15 @@ class RedisWorkerRegistry : public WorkerRegistry {
   absl::StatusOr<std::optional<Reservation>> Reserve(const ReserveRequest& request) override;
 
   absl::Status Release(const Reservation& reservation, bool rollback_lifetime) override;
+
+  SharedQueue* shared_queue() override { return this; }
+
+  // SharedQueue: the grid-wide queue (keys.h, select.lua, take_grants.lua, leave.lua).
+  absl::StatusOr<EnterResult> Enter(const ReserveRequest& request, absl::Time deadline,
+                                    int64_t max_waiting) override;
+  absl::StatusOr<std::vector<Grant>> TakeGrants(const SessionLimits& limits) override;
+  absl::Status Leave(std::string_view ticket) override;
+  absl::StatusOr<std::vector<QueueStats>> Stats() override;
 
   int64_t Watch(RegistryListener listener) override { return listeners_.Add(std::move(listener)); }
   void Unwatch(int64_t watch_id) override { listeners_.Remove(watch_id); }
@@ -224,9 +250,32 @@ class RedisWorkerRegistry : public WorkerRegistry {
 
   absl::Status FlushPendingReleasesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(conn_mu_);
 
-  static std::vector<std::string> ReleaseArgs(const PendingRelease& r) {
-    return {r.worker_id, r.lease_id, r.rollback_lifetime ? "1" : "0", r.tenant};
+  // The limits the queue serves its head tickets with (release.lua, sweep.lua and leave.lua
+  // serve the queue): the last ones a caller of Reserve, Enter or TakeGrants gave, as {"C", "L",
+  // "leaseTtlMs"}; {"", "", ""} before any.
+  std::vector<std::string> DispatchArgs() {
+    absl::MutexLock lock(&state_mu_);
+    if (!limits_) return {"", "", ""};
+    return {absl::StrCat(limits_->max_concurrent), absl::StrCat(limits_->max_lifetime),
+            Ms(options_.lease_ttl)};
   }
+  void NoteLimits(const SessionLimits& limits) {
+    absl::MutexLock lock(&state_mu_);
+    limits_ = limits;
+  }
+
+  std::vector<std::string> ReleaseArgs(const PendingRelease& r) {
+    std::vector<std::string> args = {r.worker_id, r.lease_id, r.rollback_lifetime ? "1" : "0",
+                                     r.tenant};
+    for (std::string& a : DispatchArgs()) args.push_back(std::move(a));
+    return args;
+  }
+
+  // Runs the selection script (select.lua) with `args`, re-indexing first when it asks to.
+  absl::StatusOr<RedisValue> Select(std::vector<std::string>& args);
+
+  // Renews this registry's queued tickets (queue_renew.lua), re-queueing those Redis lost.
+  absl::Status RenewTicketsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(conn_mu_);
 
   void Notify(const RegistryEvent& event) { listeners_.Notify(event); }
 
@@ -240,7 +289,9 @@ class RedisWorkerRegistry : public WorkerRegistry {
   // release ran between taking the list and renewing).
   void RenewLeases() {
     absl::MutexLock conn_lock(&conn_mu_);
-    if (ConnectedLocked()) (void)RenewLeasesLocked(/*after_reconnect=*/false);
+    if (!ConnectedLocked()) return;
+    (void)RenewLeasesLocked(/*after_reconnect=*/false);
+    (void)RenewTicketsLocked();
   }
 
   // `after_reconnect`: Redis may have lost everything, so a lease whose worker has no active
@@ -273,12 +324,18 @@ class RedisWorkerRegistry : public WorkerRegistry {
       reap_ ABSL_GUARDED_BY(conn_mu_), register_ ABSL_GUARDED_BY(conn_mu_),
       heartbeat_ ABSL_GUARDED_BY(conn_mu_), set_status_ ABSL_GUARDED_BY(conn_mu_),
       take_command_ ABSL_GUARDED_BY(conn_mu_), index_ ABSL_GUARDED_BY(conn_mu_),
-      deregister_ ABSL_GUARDED_BY(conn_mu_), mark_unreachable_ ABSL_GUARDED_BY(conn_mu_);
+      deregister_ ABSL_GUARDED_BY(conn_mu_), mark_unreachable_ ABSL_GUARDED_BY(conn_mu_),
+      take_grants_ ABSL_GUARDED_BY(conn_mu_), leave_ ABSL_GUARDED_BY(conn_mu_),
+      queue_renew_ ABSL_GUARDED_BY(conn_mu_), queue_stats_ ABSL_GUARDED_BY(conn_mu_);
 
   absl::Mutex state_mu_;
   const std::string proxy_tag_;
   int64_t next_lease_ ABSL_GUARDED_BY(state_mu_) = 0;
   absl::flat_hash_map<std::string, LiveLease> leases_ ABSL_GUARDED_BY(state_mu_);  // by lease id
+  // This proxy's queued tickets, by ticket. A ticket leaves when it is granted (TakeGrants) or
+  // left (Leave).
+  absl::flat_hash_map<std::string, LiveTicket> tickets_ ABSL_GUARDED_BY(state_mu_);
+  std::optional<SessionLimits> limits_ ABSL_GUARDED_BY(state_mu_);  // see DispatchArgs()
   bool stop_ ABSL_GUARDED_BY(state_mu_) = false;
   bool reconnect_now_ ABSL_GUARDED_BY(state_mu_) = false;  // try to reconnect now
   int64_t reconnect_attempts_ ABSL_GUARDED_BY(state_mu_) = 0;

@@ -73,6 +73,7 @@ void RedisWorkerRegistry::Reconnect() {
     conn_ = std::move(fresh);
     s = FlushPendingReleasesLocked();
     if (s.ok()) s = RenewLeasesLocked(/*after_reconnect=*/true);
+    if (s.ok()) s = RenewTicketsLocked();
     if (!s.ok()) {
       conn_->Close();
       last_error_ = std::string(s.message());
@@ -155,7 +156,9 @@ void RedisWorkerRegistry::RunUpkeep() {
       next_renew = now + renew_every;
     }
     if (now >= next_sweep) {
-      absl::StatusOr<RedisValue> r = Eval(&RedisWorkerRegistry::sweep_, {"1000"});
+      std::vector<std::string> args = {"1000"};
+      for (std::string& a : DispatchArgs()) args.push_back(std::move(a));
+      absl::StatusOr<RedisValue> r = Eval(&RedisWorkerRegistry::sweep_, args);
       if (r.ok() && ToInt(*r) > 0) {
         PWGRID_LOG(options_.logger, LogLevel::kInfo,
                    absl::StrCat("Freed ", ToInt(*r), " session slot(s) of expired leases"));
@@ -206,6 +209,44 @@ absl::Status RedisWorkerRegistry::RenewLeasesLocked(bool after_reconnect) {
     if (ToInt(*r) > 0) {
       PWGRID_LOG(options_.logger, LogLevel::kWarn,
                  absl::StrCat("Restored ", ToInt(*r), " session lease(s) Redis had lost"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RedisWorkerRegistry::RenewTicketsLocked() {
+  std::vector<std::pair<std::string, LiveTicket>> mine;
+  const absl::Time now = options_.clock->Now();
+  {
+    absl::MutexLock lock(&state_mu_);
+    for (auto it = tickets_.begin(); it != tickets_.end();) {
+      if (it->second.deadline <= now) {  // its client is told so by the selector; Redis drops it
+        tickets_.erase(it++);
+        continue;
+      }
+      mine.emplace_back(it->first, it->second);
+      ++it;
+    }
+  }
+  for (size_t start = 0; start < mine.size(); start += kRenewBatch) {
+    std::vector<std::string> args = {Ms(options_.lease_ttl), proxy_tag_};
+    for (size_t i = start; i < std::min(mine.size(), start + kRenewBatch); ++i) {
+      const LiveTicket& t = mine[i].second;
+      args.push_back(mine[i].first);
+      args.push_back(Str(ToString(t.browser)));
+      args.push_back(t.tenant);
+      args.push_back(absl::StrCat(t.tenant_max_sessions));
+      args.push_back(Ms(std::min(t.deadline - now, absl::Hours(24 * 365))));
+    }
+    absl::StatusOr<RedisValue> r = EvalLocked(queue_renew_, args);
+    if (!r.ok()) {
+      PWGRID_LOG(options_.logger, LogLevel::kWarn,
+                 absl::StrCat("Could not renew queue tickets: ", r.status().message()));
+      return r.status();
+    }
+    if (ToInt(*r) > 0) {
+      PWGRID_LOG(options_.logger, LogLevel::kWarn,
+                 absl::StrCat("Queued again ", ToInt(*r), " waiting client(s) Redis had lost"));
     }
   }
   return absl::OkStatus();

@@ -175,17 +175,7 @@ absl::StatusOr<std::optional<Reservation>> DecodeSelectReply(const RedisValue& r
   return std::optional<Reservation>(std::move(out));
 }
 
-absl::StatusOr<std::optional<Reservation>> RedisWorkerRegistry::Reserve(
-    const ReserveRequest& request) {
-  const std::string lease_id = NextLeaseId();
-  std::vector<std::string> args = {absl::StrCat(request.limits.max_concurrent),
-                                   absl::StrCat(request.limits.max_lifetime),
-                                   Str(ToString(request.browser)),
-                                   lease_id,
-                                   Ms(options_.lease_ttl),
-                                   "1",
-                                   request.tenant,
-                                   absl::StrCat(request.tenant_max_sessions)};
+absl::StatusOr<RedisValue> RedisWorkerRegistry::Select(std::vector<std::string>& args) {
   PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(&RedisWorkerRegistry::select_, args));
   if (r.type == RedisValue::Type::kInteger && r.integer == -1) {
     // A writer that bypasses pwgrid's scripts (upstream's worker) added or removed workers.
@@ -193,11 +183,51 @@ absl::StatusOr<std::optional<Reservation>> RedisWorkerRegistry::Reserve(
     args[5] = "0";
     PWGRID_ASSIGN_OR_RETURN(r, Eval(&RedisWorkerRegistry::select_, args));
   }
-  if (r.type == RedisValue::Type::kInteger && r.integer == -2) {
-    return absl::ResourceExhaustedError(absl::StrCat("tenant ", request.tenant,
-                                                     " holds its quota of ",
-                                                     request.tenant_max_sessions, " session(s)"));
-  }
+  return r;
+}
+
+namespace {
+
+absl::Status QuotaError(const ReserveRequest& request) {
+  return absl::ResourceExhaustedError(absl::StrCat("tenant ", request.tenant,
+                                                   " holds its quota of ",
+                                                   request.tenant_max_sessions, " session(s)"));
+}
+
+std::vector<std::string> SelectArgs(const ReserveRequest& request, const std::string& lease_id,
+                                    absl::Duration lease_ttl) {
+  return {absl::StrCat(request.limits.max_concurrent),
+          absl::StrCat(request.limits.max_lifetime),
+          Str(ToString(request.browser)),
+          lease_id,
+          Ms(lease_ttl),
+          "1",
+          request.tenant,
+          absl::StrCat(request.tenant_max_sessions),
+          "0",
+          "0",
+          "0"};
+}
+
+// How long from now until `deadline`, in ms for Redis: at least 1, at most a year (an infinite
+// deadline).
+std::string RemainingMs(absl::Time deadline, absl::Time now) {
+  const absl::Duration left =
+      std::clamp(deadline - now, absl::Milliseconds(1), absl::Hours(24 * 365));
+  return Ms(left);
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<Reservation>> RedisWorkerRegistry::Reserve(
+    const ReserveRequest& request) {
+  NoteLimits(request.limits);
+  const std::string lease_id = NextLeaseId();
+  std::vector<std::string> args = SelectArgs(request, lease_id, options_.lease_ttl);
+  PWGRID_ASSIGN_OR_RETURN(RedisValue r, Select(args));
+  if (r.type == RedisValue::Type::kInteger && r.integer == -2) return QuotaError(request);
+  if (r.type == RedisValue::Type::kInteger)
+    return std::optional<Reservation>();  // -3: queued first
   PWGRID_ASSIGN_OR_RETURN(std::optional<Reservation> decoded,
                           DecodeSelectReply(r, request.browser));
   if (!decoded) return decoded;
@@ -209,6 +239,143 @@ absl::StatusOr<std::optional<Reservation>> RedisWorkerRegistry::Reserve(
     leases_.emplace(lease_id, LiveLease{out.worker.id, out.tenant});
   }
   return std::optional<Reservation>(std::move(out));
+}
+
+absl::StatusOr<SharedQueue::EnterResult> RedisWorkerRegistry::Enter(const ReserveRequest& request,
+                                                                    absl::Time deadline,
+                                                                    int64_t max_waiting) {
+  NoteLimits(request.limits);
+  const std::string ticket = NextLeaseId();
+  std::vector<std::string> args = SelectArgs(request, ticket, options_.lease_ttl);
+  args[8] = "1";
+  args[9] = RemainingMs(deadline, options_.clock->Now());
+  args[10] = absl::StrCat(max_waiting);
+  // The ticket is listed for renewal under the same hold of the connection as the script that
+  // queued it, so that TakeGrants (which takes it off the list) cannot come in between.
+  auto run = [&]() -> absl::StatusOr<RedisValue> {
+    absl::MutexLock conn_lock(&conn_mu_);
+    absl::StatusOr<RedisValue> r = EvalLocked(select_, args);
+    if (r.ok() && r->type == RedisValue::Type::kInteger && r->integer == 0) {
+      absl::MutexLock lock(&state_mu_);
+      tickets_.emplace(ticket, LiveTicket{request.browser, request.tenant,
+                                          request.tenant_max_sessions, deadline});
+    }
+    return r;
+  };
+  PWGRID_ASSIGN_OR_RETURN(RedisValue reply, run());
+  if (reply.type == RedisValue::Type::kInteger && reply.integer == -1) {
+    PWGRID_RETURN_IF_ERROR(Reindex());
+    args[5] = "0";
+    PWGRID_ASSIGN_OR_RETURN(reply, run());
+  }
+  const RedisValue* r = &reply;
+  EnterResult out;
+  if (r->type == RedisValue::Type::kInteger && r->integer == 0) {
+    out.ticket = ticket;
+    return out;
+  }
+  if (r->type == RedisValue::Type::kInteger && r->integer == -4) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("more than ", max_waiting, " clients are waiting for a worker in the grid"));
+  }
+  if (r->type == RedisValue::Type::kInteger) {
+    return absl::InternalError(absl::StrCat("selection script answered ", r->integer));
+  }
+  PWGRID_ASSIGN_OR_RETURN(std::optional<Reservation> decoded,
+                          DecodeSelectReply(*r, request.browser));
+  if (!decoded) return absl::InternalError("selection script answered nil for a queued client");
+  out.reservation = *std::move(decoded);
+  out.reservation->lease_id = ticket;
+  out.reservation->tenant = request.tenant;
+  absl::MutexLock lock(&state_mu_);
+  leases_.emplace(ticket, LiveLease{out.reservation->worker.id, request.tenant});
+  return out;
+}
+
+absl::StatusOr<Reservation> DecodeGrant(std::string_view ticket, std::string_view grant) {
+  std::vector<std::string> f = absl::StrSplit(absl::string_view(grant.data(), grant.size()), '\n');
+  if (f.size() != 9) return absl::InvalidArgumentError("a queue grant has not 9 fields");
+  Reservation out;
+  out.worker.id = f[0];
+  absl::StatusOr<BrowserType> browser = ParseBrowserType(f[0].substr(0, f[0].find(':')));
+  if (!browser.ok()) return absl::InvalidArgumentError("a queue grant names no browser type");
+  out.worker.browser = *browser;
+  if (!absl::SimpleAtoi(f[1], &out.active) || !absl::SimpleAtoi(f[2], &out.lifetime)) {
+    return absl::InvalidArgumentError("a queue grant has bad counters");
+  }
+  out.worker.endpoint = f[4];
+  absl::StatusOr<WorkerStatus> status = ParseWorkerStatus(f[5]);
+  out.worker.status = status.ok() ? *status : WorkerStatus::kAvailable;
+  (void)absl::SimpleAtoi(f[6], &out.worker.started_at_ms);
+  out.worker.playwright_version = f[7];
+  out.tenant = f[8];
+  out.lease_id = std::string(ticket);
+  return out;
+}
+
+absl::StatusOr<std::vector<SharedQueue::Grant>> RedisWorkerRegistry::TakeGrants(
+    const SessionLimits& limits) {
+  NoteLimits(limits);
+  std::vector<std::string> args = {proxy_tag_};
+  for (std::string& a : DispatchArgs()) args.push_back(std::move(a));
+  std::vector<Grant> out;
+  // The connection stays held until the grants are off the ticket list: a renewal in between
+  // would queue a granted ticket again.
+  absl::MutexLock conn_lock(&conn_mu_);
+  PWGRID_ASSIGN_OR_RETURN(RedisValue r, EvalLocked(take_grants_, args));
+  absl::MutexLock lock(&state_mu_);
+  for (size_t i = 0; i + 1 < r.elements.size(); i += 2) {
+    const std::string& ticket = r.elements[i].str;
+    tickets_.erase(ticket);
+    absl::StatusOr<Reservation> grant = DecodeGrant(ticket, r.elements[i + 1].str);
+    if (!grant.ok()) {
+      PWGRID_LOG(options_.logger, LogLevel::kError,
+                 absl::StrCat("Dropped a queue grant: ", grant.status().message()));
+      continue;  // its lease expires
+    }
+    leases_.emplace(ticket, LiveLease{grant->worker.id, grant->tenant});
+    out.push_back({ticket, *std::move(grant)});
+  }
+  return out;
+}
+
+absl::Status RedisWorkerRegistry::Leave(std::string_view ticket) {
+  {
+    absl::MutexLock lock(&state_mu_);
+    tickets_.erase(Str(ticket));
+  }
+  std::vector<std::string> args = {Str(ticket), proxy_tag_};
+  for (std::string& a : DispatchArgs()) args.push_back(std::move(a));
+  PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(&RedisWorkerRegistry::leave_, args));
+  if (ToInt(r) == 2) Notify({RegistryEvent::Kind::kCapacityChanged, ""});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<QueueStats>> RedisWorkerRegistry::Stats() {
+  PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(&RedisWorkerRegistry::queue_stats_, {}));
+  std::vector<QueueStats> out;
+  if (r.elements.empty()) return out;
+  const int64_t now = ToInt(r.elements[0]);
+  auto waited = [now](const RedisValue& arrival) {
+    return absl::Milliseconds(std::max<int64_t>(0, now - ToInt(arrival)));
+  };
+  for (size_t i = 1; i < r.elements.size(); ++i) {
+    const std::vector<RedisValue>& g = r.elements[i].elements;
+    if (g.size() < 3) continue;
+    absl::StatusOr<BrowserType> browser = ParseBrowserType(g[0].str);
+    if (!browser.ok()) continue;
+    QueueStats stats;
+    stats.browser = *browser;
+    stats.waiting = ToInt(g[1]);
+    stats.oldest_wait = waited(g[2]);
+    for (size_t j = 3; j < g.size(); ++j) {
+      const std::vector<RedisValue>& t = g[j].elements;
+      if (t.size() < 3) continue;
+      stats.tenants.push_back({t[0].str, ToInt(t[1]), waited(t[2])});
+    }
+    out.push_back(std::move(stats));
+  }
+  return out;
 }
 
 absl::Status RedisWorkerRegistry::Release(const Reservation& reservation, bool rollback_lifetime) {

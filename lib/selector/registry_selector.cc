@@ -4,8 +4,13 @@
 // releases, recycle requests and unreachable marks run on the caller's thread (a relay I/O
 // thread), and only queued clients are served by the selector's thread. With any other
 // registry (Redis) every registry call runs on the selector's thread, so that no caller ever
-// waits on the registry. Waiters sit in a map ordered by ticket (arrival); Pump serves them round
-// robin across tenants, first come, first served within one (NextWaiter).
+// waits on the registry. Waiters sit in a map ordered by ticket (arrival).
+//
+// Two queues: with a registry that has no SharedQueue (in-memory), Pump serves the waiters
+// itself, per browser type in the order of NextInQueue() (queue_policy.h). With a SharedQueue
+// (Redis), the order is the grid's: PumpShared enters each new waiter in the shared queue (which
+// serves it at once when nobody waits before it), and takes the slots the queue granted to this
+// selector's tickets whenever the registry reports a grant or freed capacity, and on the poll.
 // The thread wakes when a waiter arrives, a queued release or command is posted, the registry
 // reports freed capacity, a deadline passes, or the safety poll interval elapses.
 //
@@ -23,11 +28,13 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "lib/common/log_util.h"
 #include "lib/common/status_util.h"
+#include "pwgrid/queue_policy.h"
 #include "pwgrid/selector.h"
 
 namespace pwgrid {
@@ -52,9 +59,12 @@ namespace {
 class RegistrySelector : public Selector, public Lease::Owner {
  public:
   RegistrySelector(WorkerRegistry* registry, const SelectorOptions& options)
-      : registry_(registry), options_(options) {
+      : registry_(registry), queue_(registry->shared_queue()), options_(options) {
     watch_id_ = registry_->Watch([this](const RegistryEvent& event) {
-      if (event.kind == RegistryEvent::Kind::kCapacityChanged) Wake();
+      if (event.kind == RegistryEvent::Kind::kCapacityChanged ||
+          event.kind == RegistryEvent::Kind::kQueueGrant) {
+        Wake();
+      }
     });
     thread_ = std::thread([this] { Run(); });
   }
@@ -78,6 +88,7 @@ class RegistrySelector : public Selector, public Lease::Owner {
       left.swap(waiters_);
     }
     for (auto& [ticket, w] : left) {
+      if (!w.remote.empty()) (void)queue_->Leave(w.remote);  // else it expires with its lease
       w.done(absl::FailedPreconditionError("selector is shutting down"));
     }
   }
@@ -90,7 +101,8 @@ class RegistrySelector : public Selector, public Lease::Owner {
                                              absl::StrCat("more than ", options_.max_waiting,
                                                           " clients are waiting for a worker"))});
     } else {
-      waiters_.emplace(ticket, Waiter{std::move(request), std::move(done)});
+      waiters_.emplace(ticket,
+                       Waiter{std::move(request), std::move(done), options_.clock->Now(), ""});
     }
     wake_ = true;
     return ticket;
@@ -113,8 +125,28 @@ class RegistrySelector : public Selector, public Lease::Owner {
     auto it = waiters_.find(ticket);
     if (it == waiters_.end()) return;
     ready_.push_back({std::move(it->second.done), absl::CancelledError("acquire cancelled")});
+    if (!it->second.remote.empty()) LeaveLocked(it->second.remote);
     waiters_.erase(it);
     wake_ = true;
+  }
+
+  std::vector<QueueStats> queue_stats() const override {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = options_.clock->Now();
+    std::map<BrowserType, QueueStats> groups;
+    std::map<std::pair<BrowserType, std::string>, QueueStats::Tenant> tenants;
+    for (const auto& [ticket, w] : waiters_) {  // arrival order: the first seen waited longest
+      QueueStats& g = groups[w.request.browser];
+      g.browser = w.request.browser;
+      if (g.waiting++ == 0) g.oldest_wait = now - w.since;
+      QueueStats::Tenant& t = tenants[{w.request.browser, w.request.tenant}];
+      t.name = w.request.tenant;
+      if (t.waiting++ == 0) t.oldest_wait = now - w.since;
+    }
+    for (auto& [key, t] : tenants) groups[key.first].tenants.push_back(std::move(t));
+    std::vector<QueueStats> out;
+    for (auto& [browser, g] : groups) out.push_back(std::move(g));
+    return out;
   }
 
   int64_t waiting() const override {
@@ -176,6 +208,8 @@ class RegistrySelector : public Selector, public Lease::Owner {
   struct Waiter {
     SelectRequest request;
     Callback done;
+    absl::Time since;    // when it arrived
+    std::string remote;  // its SharedQueue ticket, once entered there
   };
   struct Ready {
     Callback done;
@@ -219,7 +253,18 @@ class RegistrySelector : public Selector, public Lease::Owner {
   // common case, wakes nothing).
   void Wake() {
     absl::MutexLock lock(&mu_);
-    if (!waiters_.empty()) wake_ = true;
+    if (waiters_.empty()) return;
+    wake_ = true;
+    check_grants_ = true;
+  }
+
+  // A waiter with a SharedQueue ticket is gone: its ticket leaves the queue (on the thread).
+  void LeaveLocked(const std::string& remote) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    by_remote_.erase(remote);
+    tasks_.push_back([this, remote] {
+      RunOrRetry({"leave the queue", "", [this, remote] { return queue_->Leave(remote); }});
+    });
+    wake_ = true;
   }
 
   // Never called with mu_ held: registry calls notify our listener, which takes it.
@@ -240,7 +285,9 @@ class RegistrySelector : public Selector, public Lease::Owner {
       absl::Time wake_at = now + options_.poll_interval;
       for (const auto& [ticket, w] : waiters_) wake_at = std::min(wake_at, w.request.deadline);
       auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return wake_ || stop_; };
-      mu_.AwaitWithTimeout(absl::Condition(&woken), wake_at - now);
+      if (!mu_.AwaitWithTimeout(absl::Condition(&woken), wake_at - now)) {
+        check_grants_ = true;  // the safety poll: also for grants whose message was lost
+      }
       wake_ = false;
 
       std::deque<absl::AnyInvocable<void()>> tasks;
@@ -253,7 +300,11 @@ class RegistrySelector : public Selector, public Lease::Owner {
       mu_.Lock();
       RunRetries();
       if (stop_ && tasks_.empty()) return;
-      Pump();
+      if (queue_ != nullptr) {
+        PumpShared();
+      } else {
+        Pump();
+      }
     }
   }
 
@@ -266,28 +317,29 @@ class RegistrySelector : public Selector, public Lease::Owner {
     return ReserveRequest{r.browser, limits, r.tenant, r.tenant_max_sessions};
   }
 
-  // The next waiter to serve, fairly: among tenants with a waiter that can be tried now (its
-  // browser type still had a free slot in this pass, its tenant was not found at its quota),
-  // the first in name order after the tenant served last (round robin), and that tenant's
-  // earliest waiter (first come, first served).
+  // The next waiter to serve: for each browser type that still had a free slot in this pass,
+  // NextInQueue() (queue_policy.h) over its waiters, with tenants found at their quota in this
+  // pass skipped; of those, the earliest.
   std::map<uint64_t, Waiter>::iterator NextWaiter(const absl::flat_hash_set<BrowserType>& exhausted,
                                                   const absl::flat_hash_set<std::string>& at_quota)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    auto best = waiters_.end();
-    absl::flat_hash_set<std::string_view> seen;
+    std::map<BrowserType, std::vector<std::map<uint64_t, Waiter>::iterator>> groups;
     for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
-      const SelectRequest& r = it->second.request;
-      if (exhausted.contains(r.browser) || at_quota.contains(r.tenant)) continue;
-      if (!seen.insert(r.tenant).second) continue;  // the tenant's earlier waiter comes first
-      if (best == waiters_.end()) {
-        best = it;
-        continue;
+      if (!exhausted.contains(it->second.request.browser)) {
+        groups[it->second.request.browser].push_back(it);
       }
-      const std::string& b = best->second.request.tenant;
-      // Rotated name order: names after last_tenant_ first, then the rest from the start.
-      const bool r_after = r.tenant > last_tenant_;
-      const bool b_after = b > last_tenant_;
-      if (r_after != b_after ? r_after : r.tenant < b) best = it;
+    }
+    auto best = waiters_.end();
+    std::vector<QueuedClient> queue;
+    for (const auto& [browser, members] : groups) {
+      queue.clear();
+      for (auto it : members) {
+        queue.push_back({it->second.request.tenant, at_quota.contains(it->second.request.tenant)});
+      }
+      std::optional<size_t> next = NextInQueue(queue, last_tenant_[browser]);
+      if (next && (best == waiters_.end() || members[*next]->first < best->first)) {
+        best = members[*next];
+      }
     }
     return best;
   }
@@ -349,7 +401,7 @@ class RegistrySelector : public Selector, public Lease::Owner {
         continue;
       }
       if (r.ok()) {
-        last_tenant_ = request.tenant;
+        last_tenant_[request.browser] = request.tenant;
         ready.push_back({std::move(again->second.done), Lease(this, std::move(**r))});
       } else {
         ready.push_back({std::move(again->second.done), r.status()});
@@ -363,7 +415,93 @@ class RegistrySelector : public Selector, public Lease::Owner {
     }
   }
 
+  // Serves waiters through the registry's SharedQueue: the grid decides the order.
+  void PumpShared() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::vector<Ready> ready;
+    const absl::Time now = options_.clock->Now();
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      if (now >= it->second.request.deadline) {
+        ready.push_back({std::move(it->second.done),
+                         absl::DeadlineExceededError("no worker became available in time")});
+        if (!it->second.remote.empty()) LeaveLocked(it->second.remote);
+        it = waiters_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    // New waiters join the shared queue, in arrival order.
+    std::vector<uint64_t> fresh;
+    for (const auto& [ticket, w] : waiters_) {
+      if (w.remote.empty()) fresh.push_back(ticket);
+    }
+    for (uint64_t ticket : fresh) {
+      auto it = waiters_.find(ticket);
+      if (it == waiters_.end()) continue;
+      const SelectRequest request = it->second.request;
+      mu_.Unlock();
+      absl::StatusOr<SharedQueue::EnterResult> r = queue_->Enter(
+          ToReserve(request, options_.limits), request.deadline, options_.max_waiting);
+      mu_.Lock();
+      it = waiters_.find(ticket);
+      if (it == waiters_.end()) {  // cancelled meanwhile
+        if (r.ok() && r->reservation) {
+          mu_.Unlock();
+          (void)registry_->Release(*r->reservation, /*rollback_lifetime=*/true);
+          mu_.Lock();
+        } else if (r.ok()) {
+          LeaveLocked(r->ticket);
+        }
+        continue;
+      }
+      if (!r.ok()) {
+        ready.push_back({std::move(it->second.done), r.status()});
+        waiters_.erase(it);
+      } else if (r->reservation) {
+        ready.push_back({std::move(it->second.done), Lease(this, *std::move(r->reservation))});
+        waiters_.erase(it);
+      } else {
+        it->second.remote = r->ticket;
+        by_remote_[r->ticket] = ticket;
+      }
+    }
+    if (check_grants_ && !by_remote_.empty()) {
+      check_grants_ = false;
+      mu_.Unlock();
+      absl::StatusOr<std::vector<SharedQueue::Grant>> grants = queue_->TakeGrants(options_.limits);
+      mu_.Lock();
+      if (!grants.ok()) {
+        PWGRID_LOG(options_.logger, LogLevel::kWarn,
+                   absl::StrCat("Could not take queue grants: ", grants.status().ToString()));
+      }
+      std::vector<Reservation> unwanted;
+      for (SharedQueue::Grant& g : grants.ok() ? *grants : std::vector<SharedQueue::Grant>()) {
+        auto local = by_remote_.find(g.ticket);
+        auto it = local == by_remote_.end() ? waiters_.end() : waiters_.find(local->second);
+        if (local != by_remote_.end()) by_remote_.erase(local);
+        if (it == waiters_.end() || options_.clock->Now() >= it->second.request.deadline) {
+          unwanted.push_back(std::move(g.reservation));  // its client left, or its time is up
+          continue;
+        }
+        ready.push_back({std::move(it->second.done), Lease(this, std::move(g.reservation))});
+        waiters_.erase(it);
+      }
+      if (!unwanted.empty()) {
+        mu_.Unlock();
+        for (const Reservation& r : unwanted) {
+          (void)registry_->Release(r, /*rollback_lifetime=*/true);
+        }
+        mu_.Lock();
+      }
+    }
+    if (!ready.empty()) {
+      mu_.Unlock();
+      Deliver(ready);
+      mu_.Lock();
+    }
+  }
+
   WorkerRegistry* const registry_;
+  SharedQueue* const queue_;  // the registry's, or null
   const SelectorOptions options_;
   int64_t watch_id_ = 0;
 
@@ -374,7 +512,11 @@ class RegistrySelector : public Selector, public Lease::Owner {
   std::vector<Retry> retries_ ABSL_GUARDED_BY(mu_);
   absl::Time next_retry_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 0;
-  std::string last_tenant_ ABSL_GUARDED_BY(mu_);  // the tenant served last (round robin)
+  // The tenant served last, per browser type (the turn order of NextInQueue).
+  std::map<BrowserType, std::string> last_tenant_ ABSL_GUARDED_BY(mu_);
+  // SharedQueue tickets of waiters, to their local tickets.
+  absl::flat_hash_map<std::string, uint64_t> by_remote_ ABSL_GUARDED_BY(mu_);
+  bool check_grants_ ABSL_GUARDED_BY(mu_) = false;  // ask the SharedQueue for grants
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

@@ -1,5 +1,7 @@
 -- Helpers shared by every script (prepended to each, after the key names that keys.h
--- generates): score(), refresh(), rescore(), forget(), now_ms(), decr(), sweep().
+-- generates): score(), refresh(), rescore(), forget(), now_ms(), decr(), sweep(); selection:
+-- choose(), reserve(), tenant_full(); the grid-wide queue: enqueue(), drop_ticket(),
+-- expire_tickets(), queue_head(), dispatch(), dispatch_all().
 local M = 2097152  -- 2^21: lifetimes below 2^32 and active counts below 2^21 - 1 order exactly
 local function score(a, l) return -l * M + math.min(a, M - 1) end
 local function fmt(x) return string.format('%.0f', x) end
@@ -95,4 +97,180 @@ local function sweep(now, limit)
     end
   end
   return #expired
+end
+
+-- Upstream's selection rule (reference §4.1) with deterministic ties (higher lifetime, lower
+-- active, smaller id) and pwgrid's recycle stagger (selection_policy.h), plus: a worker hash
+-- without an endpoint is not eligible. Returns the chosen worker of browser B, or nil.
+--
+-- Cost: the best eligible worker of a lifetime level is the level's first index entry (fewest
+-- active) unless that one is full, and then the whole level is full. So it visits one entry per
+-- lifetime level that is full, plus one per stale entry it repairs: O(levels · log N), levels
+-- <= L, instead of upstream's O(N).
+local function choose(B, C, L)
+  local IDX = INDEX_PREFIX .. B
+  local n = redis.call('SCARD', KNOWN_PREFIX .. B)
+  if n == 0 then return nil end
+  local margin = math.max(1, math.floor(L / n))
+  local budget = 100000  -- visits; only a badly stale index comes near it
+  -- The recycle stagger: is a worker of B alive and draining, or alive at its lifetime limit?
+  local recycling = false
+  for _, wid in ipairs(redis.call('SMEMBERS', DRAINING_PREFIX .. B)) do
+    if refresh(wid, B) == 'unavailable' then
+      recycling = true
+      break
+    end
+  end
+  while not recycling and budget > 0 do
+    budget = budget - 1
+    local e = redis.call('ZRANGEBYSCORE', IDX, '-inf', '(' .. fmt(-(L - 1) * M), 'WITHSCORES',
+                         'LIMIT', 0, 1)
+    if #e == 0 then break end
+    local state, a, l = refresh(e[1], B)
+    if state == 'unavailable' or (state == 'available' and l >= L) then recycling = true end
+  end
+  -- The best eligible worker with lifetime <= maxl, or nil.
+  local function best(maxl)
+    local lo = -maxl * M
+    while budget > 0 do
+      budget = budget - 1
+      local e = redis.call('ZRANGEBYSCORE', IDX, fmt(lo), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+      if #e == 0 then return nil end
+      local wid = e[1]
+      local state, a, l = refresh(wid, B)
+      if state == 'unavailable' then recycling = true end
+      if state == 'available' and score(a, l) == tonumber(e[2]) then
+        if recycling and l == L - 1 then
+          lo = -(l - 1) * M           -- the stagger: skip this level
+        elseif a < C then
+          return wid
+        else
+          lo = -(l - 1) * M           -- the level's fewest-active worker is full: so is the level
+        end
+      end
+    end
+    return nil
+  end
+  return best(L - margin - 1) or best(L - 1)
+end
+-- Reserves a slot on worker `sel` of B: the counters, the index, the lease `sel|leaseId` (and
+-- tenant T's entry, when T is not '') expiring at now + ttl. Returns the reservation reply:
+-- {workerId, active, lifetime, id, endpoint, status, startedAt, playwrightVersion}.
+local function reserve(sel, B, lease_id, ttl, now, T)
+  local m = sel .. '|' .. lease_id
+  local a = redis.call('HINCRBY', ACTIVE, sel, 1)
+  local l = redis.call('HINCRBY', LIFETIME, sel, 1)
+  redis.call('ZADD', INDEX_PREFIX .. B, 'XX', fmt(score(a, l)), sel)
+  redis.call('ZADD', LEASES, now + ttl, m)
+  if T ~= '' then
+    redis.call('ZADD', TENANT_PREFIX .. T, now + ttl, m)
+    redis.call('PEXPIRE', TENANT_PREFIX .. T, ttl)
+  end
+  local f = redis.call('HMGET', WORKER_PREFIX .. sel, 'id', 'endpoint', 'status', 'startedAt',
+                       'playwrightVersion')
+  for i = 1, 5 do if not f[i] then f[i] = '' end end
+  return {sel, a, l, f[1], f[2], f[3], f[4], f[5]}
+end
+-- Does tenant T (not '') hold its quota tmax (> 0) of live leases on every proxy together?
+local function tenant_full(T, tmax, now)
+  if T == '' then return false end
+  redis.call('ZREMRANGEBYSCORE', TENANT_PREFIX .. T, '-inf', now)
+  return tmax > 0 and redis.call('ZCARD', TENANT_PREFIX .. T) >= tmax
+end
+
+-- The grid-wide queue (keys.h; the rule: queue_policy.h). A group G is a browser type.
+local function qkey(G) return QUEUE_PREFIX .. G end
+local function tkey(G, T) return QUEUE_PREFIX .. G .. ':t:' .. T end
+-- A ticket's record: group, deadline (ms), tenant quota, arrival (ms), tenant; nil when unknown.
+local function ticket_info(t)
+  local v = redis.call('HGET', TICKETS, t)
+  if not v then return nil end
+  local G, d, tmax, arr, T = string.match(v, '^(%S+) (%d+) (%d+) (%d+) (.*)$')
+  return G, tonumber(d), tonumber(tmax), tonumber(arr), T
+end
+-- Puts ticket t of tenant T (quota tmax) at the back of G's queue, until `deadline` (ms) and
+-- for at most one ttl unless renewed.
+local function enqueue(t, G, T, tmax, deadline, ttl, now)
+  local seq = redis.call('INCR', QUEUE_SEQ)
+  redis.call('HSET', TICKETS, t, G .. ' ' .. fmt(deadline) .. ' ' .. fmt(tmax) .. ' ' ..
+             fmt(now) .. ' ' .. T)
+  redis.call('ZADD', TICKET_EXPIRY, fmt(math.min(deadline, now + ttl)), t)
+  redis.call('ZADD', qkey(G), seq, t)
+  redis.call('ZADD', tkey(G, T), seq, t)
+  redis.call('ZADD', qkey(G) .. ':tenants', 0, T)
+end
+-- Takes ticket t out of the queue.
+local function drop_ticket(t)
+  local G, _, _, _, T = ticket_info(t)
+  redis.call('HDEL', TICKETS, t)
+  redis.call('ZREM', TICKET_EXPIRY, t)
+  if not G then return end
+  redis.call('ZREM', qkey(G), t)
+  redis.call('ZREM', tkey(G, T), t)
+  if redis.call('EXISTS', tkey(G, T)) == 0 then redis.call('ZREM', qkey(G) .. ':tenants', T) end
+end
+-- Drops up to 100 tickets whose deadline passed or whose proxy stopped renewing them.
+local function expire_tickets(now)
+  local gone = redis.call('ZRANGEBYSCORE', TICKET_EXPIRY, '-inf', now, 'LIMIT', 0, 100)
+  for _, t in ipairs(gone) do drop_ticket(t) end
+  return #gone
+end
+-- The queue rule: G's next ticket and its tenant, or nil. Tenants take turns in name order after
+-- the one served last (wrapping around), skipping tenants at their quota; each tenant's earliest
+-- ticket comes first.
+local function queue_head(G, now)
+  local tenants = qkey(G) .. ':tenants'
+  local last = redis.call('GET', qkey(G) .. ':last') or ''
+  local function first_of(list)
+    for _, T in ipairs(list) do
+      local h = redis.call('ZRANGE', tkey(G, T), 0, 0)[1]
+      if h then
+        local _, _, tmax = ticket_info(h)
+        if not tenant_full(T, tmax or 0, now) then return h, T end
+      end
+    end
+    return nil
+  end
+  local h, T = first_of(redis.call('ZRANGEBYLEX', tenants, '(' .. last, '+'))
+  if not h then h, T = first_of(redis.call('ZRANGEBYLEX', tenants, '-', '[' .. last)) end
+  return h, T
+end
+-- Serves G's queue while a slot is free: the head ticket gets the reservation and leaves the
+-- queue; its proxy finds it in its grants hash and is told on its grant channel, except for
+-- ticket `mine` (the caller's own), whose reply is returned. Returns that reply (or nil) and how
+-- many tickets were served.
+local function dispatch(G, C, L, ttl, now, mine)
+  local out, served = nil, 0
+  for _ = 1, 1000 do
+    local h, T = queue_head(G, now)
+    if not h then break end
+    local sel = choose(G, C, L)
+    if not sel then break end
+    local r = reserve(sel, G, h, ttl, now, T)
+    redis.call('SET', qkey(G) .. ':last', T)
+    drop_ticket(h)
+    served = served + 1
+    if h == mine then
+      out = r
+    else
+      local owner = string.match(h, '^(.-)%-') or ''
+      local gk = GRANTS_PREFIX .. owner
+      redis.call('HSET', gk, h, table.concat({r[1], fmt(r[2]), fmt(r[3]), r[4], r[5], r[6], r[7],
+                                              r[8], T}, '\n'))
+      redis.call('PEXPIRE', gk, ttl)
+      redis.call('PUBLISH', GRANT_CHANNEL_PREFIX .. owner, h)
+    end
+  end
+  return out, served
+end
+-- dispatch() for every group with waiting clients. Returns how many tickets were served.
+local function dispatch_all(C, L, ttl, now)
+  local served = 0
+  for _, G in ipairs({'chromium', 'firefox', 'webkit'}) do
+    if redis.call('EXISTS', qkey(G)) == 1 then
+      local _, n = dispatch(G, C, L, ttl, now, nil)
+      served = served + n
+    end
+  end
+  return served
 end
