@@ -166,6 +166,12 @@ def selection_suite(build, cfg, results):
                           f"waiters={cfg.waiters}", f"rounds={cfg.wake_rounds}"])
             results.setdefault(("wake_p50", mode), []).append(r["p50_us"])
             results.setdefault(("wake_p99", mode), []).append(r["p99_us"])
+    # The grid-wide queue's hand-over: one slot held on proxy 0, one client waiting on proxy 1.
+    for run in range(cfg.runs):
+        r = run_tool([f"{build}/bench/wakeup", "mode=redis", "proxies=2", "slots=1", "waiters=1",
+                      "holder=0", f"rounds={cfg.wake_rounds * 3}"])
+        results.setdefault(("wake_cross_p50", "redis"), []).append(r["p50_us"])
+        results.setdefault(("wake_cross_p99", "redis"), []).append(r["p99_us"])
     log("saturation done")
 
 
