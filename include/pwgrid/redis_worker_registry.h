@@ -24,6 +24,12 @@
 // status an upstream worker sets by itself, or counters an upstream proxy changes, are picked up
 // when selection visits that worker or by the periodic re-index (reindex_interval).
 //
+// The grid-wide queue: shared_queue() is the registry itself. Waiting clients of every proxy
+// hold tickets in one queue per browser type in Redis, served in the order of queue_policy.h:
+// the release, sweep and leave scripts reserve a freed slot for the head ticket in the same step
+// and hand it to the ticket's proxy (a grants hash and a channel per registry object). Tickets
+// are renewed with the leases and expire like them (lib/redis/keys.h lists the keys).
+//
 // Outages: calls never connect or reconnect themselves. Every round trip is bounded by
 // command_timeout, and while the connection is down every call fails at once with Unavailable.
 // The registry's upkeep thread reconnects with an exponential backoff and, before any other call

@@ -1,6 +1,6 @@
 // The Redis registry's subscriber thread: capacity wake-ups (pwgrid:capacity), queue grants for
-// this proxy (pwgrid:grant:<proxyTag>) and shutdown commands (worker:cmd:*) become RegistryEvents for this process's listeners. See
-// redis_registry.h.
+// this registry object (pwgrid:grant:<proxyTag>) and shutdown commands (worker:cmd:*) become
+// RegistryEvents for this process's listeners. See redis_registry.h.
 #include "lib/redis/redis_registry.h"
 
 namespace pwgrid::internal {
