@@ -62,7 +62,7 @@ std::optional<size_t> LuaRule(const testvectors::QueueVector& v) {
   }
   Call({"SET", "pwgrid:queue:chromium:last", v.last});
   PWGRID_REQUIRE_OK(r->Register(TestWorker("chromium:1"), absl::Seconds(30)));
-  absl::StatusOr<std::vector<SharedQueue::Grant>> grants = q->TakeGrants({1, 1000});
+  absl::StatusOr<std::vector<SharedQueue::Grant>> grants = q->TakeGrants();
   REQUIRE(grants.ok());
   REQUIRE(grants->size() <= 1);
   if (grants->empty()) return std::nullopt;
@@ -342,6 +342,51 @@ TEST_CASE("grid-wide queue: the queue's statistics, grid-wide and per selector")
   REQUIRE(local.size() == 1);
   CHECK(local[0].waiting == 2);
   CHECK(local[0].tenants.size() == 2);
+}
+
+}  // namespace
+}  // namespace pwgrid
+
+namespace pwgrid {
+namespace {
+
+// A regression: the queue once served a ticket under the limits of the proxy that happened to
+// run the dispatch (its sweep), so a proxy with C=5 filled a worker beyond another proxy's C=2.
+TEST_CASE("grid-wide queue: a ticket is served under its own proxy's limits") {
+  Call({"FLUSHALL"});
+  RedisRegistryOptions o = Options();
+  o.lease_sweep_interval = absl::Milliseconds(50);
+  std::unique_ptr<WorkerRegistry> a = NewRegistry(o);
+  std::unique_ptr<WorkerRegistry> b = NewRegistry(o);
+  PWGRID_REQUIRE_OK(a->Register(TestWorker("chromium:1"), absl::Seconds(60)));
+  std::vector<Reservation> on_a;
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<SharedQueue::EnterResult> e = a->shared_queue()->Enter(
+        {BrowserType::kChromium, {5, 1000}}, absl::Now() + absl::Seconds(60), 100);
+    REQUIRE(e.ok());
+    REQUIRE(e->reservation.has_value());
+    on_a.push_back(*e->reservation);
+  }
+  absl::StatusOr<SharedQueue::EnterResult> queued = b->shared_queue()->Enter(
+      {BrowserType::kChromium, {2, 1000}}, absl::Now() + absl::Seconds(60), 100);
+  REQUIRE(queued.ok());
+  REQUIRE(!queued->reservation.has_value());  // the worker is full for C=2
+  // a's sweeps and a's own calls serve the queue: still not under a's C=5.
+  absl::SleepFor(absl::Milliseconds(300));
+  REQUIRE(a->shared_queue()->TakeGrants().ok());
+  absl::StatusOr<std::vector<SharedQueue::Grant>> none = b->shared_queue()->TakeGrants();
+  REQUIRE(none.ok());
+  CHECK(none->empty());
+  CHECK(Call({"HGET", "cluster:active_connections", "chromium:1"}) == "2");
+  PWGRID_REQUIRE_OK(a->Release(on_a[0], false));  // now it fits under C=2
+  absl::StatusOr<std::vector<SharedQueue::Grant>> one = b->shared_queue()->TakeGrants();
+  REQUIRE(one.ok());
+  REQUIRE(one->size() == 1);
+  CHECK((*one)[0].ticket == queued->ticket);
+  CHECK((*one)[0].reservation.active == 2);
+  PWGRID_CHECK_OK(b->Release((*one)[0].reservation, false));
+  PWGRID_CHECK_OK(a->Release(on_a[1], false));
+  CHECK(Call({"HGET", "cluster:active_connections", "chromium:1"}) == "0");
 }
 
 }  // namespace

@@ -115,8 +115,9 @@ class SharedQueue {
     Reservation reservation;  // the caller owns it now: Release() it like any other
   };
   // Serves what the queue can serve now (a slot nobody reported free), and returns the slots
-  // given to this object's tickets since the last call; those tickets have left the queue.
-  virtual absl::StatusOr<std::vector<Grant>> TakeGrants(const SessionLimits& limits) = 0;
+  // given to this object's tickets since the last call; those tickets have left the queue. A
+  // ticket is served under the limits of the request that queued it, whoever serves it.
+  virtual absl::StatusOr<std::vector<Grant>> TakeGrants() = 0;
 
   // The ticket's client left (or its deadline passed): the ticket leaves the queue now; a slot
   // already granted to it and not yet taken is given back. OK when the ticket is unknown.

@@ -91,6 +91,7 @@ struct LiveTicket {
   std::string tenant;
   int64_t tenant_max_sessions = 0;
   absl::Time deadline;
+  SessionLimits limits;  // what it is served under
 };
 
 // A grant of take_grants.lua (the reservation reply's eight fields and the tenant, joined by
@@ -171,7 +172,7 @@ class RedisWorkerRegistry : public WorkerRegistry, public SharedQueue {
   // SharedQueue: the grid-wide queue (keys.h, select.lua, take_grants.lua, leave.lua).
   absl::StatusOr<EnterResult> Enter(const ReserveRequest& request, absl::Time deadline,
                                     int64_t max_waiting) override;
-  absl::StatusOr<std::vector<Grant>> TakeGrants(const SessionLimits& limits) override;
+  absl::StatusOr<std::vector<Grant>> TakeGrants() override;
   absl::Status Leave(std::string_view ticket) override;
   absl::StatusOr<std::vector<QueueStats>> Stats() override;
 
@@ -250,25 +251,8 @@ class RedisWorkerRegistry : public WorkerRegistry, public SharedQueue {
 
   absl::Status FlushPendingReleasesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(conn_mu_);
 
-  // The limits the queue serves its head tickets with (release.lua, sweep.lua and leave.lua
-  // serve the queue): the last ones a caller of Reserve, Enter or TakeGrants gave, as {"C", "L",
-  // "leaseTtlMs"}; {"", "", ""} before any.
-  std::vector<std::string> DispatchArgs() {
-    absl::MutexLock lock(&state_mu_);
-    if (!limits_) return {"", "", ""};
-    return {absl::StrCat(limits_->max_concurrent), absl::StrCat(limits_->max_lifetime),
-            Ms(options_.lease_ttl)};
-  }
-  void NoteLimits(const SessionLimits& limits) {
-    absl::MutexLock lock(&state_mu_);
-    limits_ = limits;
-  }
-
-  std::vector<std::string> ReleaseArgs(const PendingRelease& r) {
-    std::vector<std::string> args = {r.worker_id, r.lease_id, r.rollback_lifetime ? "1" : "0",
-                                     r.tenant};
-    for (std::string& a : DispatchArgs()) args.push_back(std::move(a));
-    return args;
+  static std::vector<std::string> ReleaseArgs(const PendingRelease& r) {
+    return {r.worker_id, r.lease_id, r.rollback_lifetime ? "1" : "0", r.tenant};
   }
 
   // Runs the selection script (select.lua) with `args`, re-indexing first when it asks to.
@@ -335,7 +319,6 @@ class RedisWorkerRegistry : public WorkerRegistry, public SharedQueue {
   // This proxy's queued tickets, by ticket. A ticket leaves when it is granted (TakeGrants) or
   // left (Leave).
   absl::flat_hash_map<std::string, LiveTicket> tickets_ ABSL_GUARDED_BY(state_mu_);
-  std::optional<SessionLimits> limits_ ABSL_GUARDED_BY(state_mu_);  // see DispatchArgs()
   bool stop_ ABSL_GUARDED_BY(state_mu_) = false;
   bool reconnect_now_ ABSL_GUARDED_BY(state_mu_) = false;  // try to reconnect now
   int64_t reconnect_attempts_ ABSL_GUARDED_BY(state_mu_) = 0;

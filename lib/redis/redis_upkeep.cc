@@ -156,9 +156,7 @@ void RedisWorkerRegistry::RunUpkeep() {
       next_renew = now + renew_every;
     }
     if (now >= next_sweep) {
-      std::vector<std::string> args = {"1000"};
-      for (std::string& a : DispatchArgs()) args.push_back(std::move(a));
-      absl::StatusOr<RedisValue> r = Eval(&RedisWorkerRegistry::sweep_, args);
+      absl::StatusOr<RedisValue> r = Eval(&RedisWorkerRegistry::sweep_, {"1000"});
       if (r.ok() && ToInt(*r) > 0) {
         PWGRID_LOG(options_.logger, LogLevel::kInfo,
                    absl::StrCat("Freed ", ToInt(*r), " session slot(s) of expired leases"));
@@ -237,6 +235,8 @@ absl::Status RedisWorkerRegistry::RenewTicketsLocked() {
       args.push_back(t.tenant);
       args.push_back(absl::StrCat(t.tenant_max_sessions));
       args.push_back(Ms(std::min(t.deadline - now, absl::Hours(24 * 365))));
+      args.push_back(absl::StrCat(t.limits.max_concurrent));
+      args.push_back(absl::StrCat(t.limits.max_lifetime));
     }
     absl::StatusOr<RedisValue> r = EvalLocked(queue_renew_, args);
     if (!r.ok()) {

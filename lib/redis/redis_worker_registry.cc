@@ -221,7 +221,6 @@ std::string RemainingMs(absl::Time deadline, absl::Time now) {
 
 absl::StatusOr<std::optional<Reservation>> RedisWorkerRegistry::Reserve(
     const ReserveRequest& request) {
-  NoteLimits(request.limits);
   const std::string lease_id = NextLeaseId();
   std::vector<std::string> args = SelectArgs(request, lease_id, options_.lease_ttl);
   PWGRID_ASSIGN_OR_RETURN(RedisValue r, Select(args));
@@ -244,7 +243,6 @@ absl::StatusOr<std::optional<Reservation>> RedisWorkerRegistry::Reserve(
 absl::StatusOr<SharedQueue::EnterResult> RedisWorkerRegistry::Enter(const ReserveRequest& request,
                                                                     absl::Time deadline,
                                                                     int64_t max_waiting) {
-  NoteLimits(request.limits);
   const std::string ticket = NextLeaseId();
   std::vector<std::string> args = SelectArgs(request, ticket, options_.lease_ttl);
   args[8] = "1";
@@ -258,7 +256,7 @@ absl::StatusOr<SharedQueue::EnterResult> RedisWorkerRegistry::Enter(const Reserv
     if (r.ok() && r->type == RedisValue::Type::kInteger && r->integer == 0) {
       absl::MutexLock lock(&state_mu_);
       tickets_.emplace(ticket, LiveTicket{request.browser, request.tenant,
-                                          request.tenant_max_sessions, deadline});
+                                          request.tenant_max_sessions, deadline, request.limits});
     }
     return r;
   };
@@ -313,11 +311,8 @@ absl::StatusOr<Reservation> DecodeGrant(std::string_view ticket, std::string_vie
   return out;
 }
 
-absl::StatusOr<std::vector<SharedQueue::Grant>> RedisWorkerRegistry::TakeGrants(
-    const SessionLimits& limits) {
-  NoteLimits(limits);
-  std::vector<std::string> args = {proxy_tag_};
-  for (std::string& a : DispatchArgs()) args.push_back(std::move(a));
+absl::StatusOr<std::vector<SharedQueue::Grant>> RedisWorkerRegistry::TakeGrants() {
+  const std::vector<std::string> args = {proxy_tag_};
   std::vector<Grant> out;
   // The connection stays held until the grants are off the ticket list: a renewal in between
   // would queue a granted ticket again.
@@ -344,8 +339,7 @@ absl::Status RedisWorkerRegistry::Leave(std::string_view ticket) {
     absl::MutexLock lock(&state_mu_);
     tickets_.erase(Str(ticket));
   }
-  std::vector<std::string> args = {Str(ticket), proxy_tag_};
-  for (std::string& a : DispatchArgs()) args.push_back(std::move(a));
+  const std::vector<std::string> args = {Str(ticket), proxy_tag_};
   PWGRID_ASSIGN_OR_RETURN(RedisValue r, Eval(&RedisWorkerRegistry::leave_, args));
   if (ToInt(r) == 2) Notify({RegistryEvent::Kind::kCapacityChanged, ""});
   return absl::OkStatus();

@@ -467,7 +467,7 @@ class RegistrySelector : public Selector, public Lease::Owner {
     if (check_grants_ && !by_remote_.empty()) {
       check_grants_ = false;
       mu_.Unlock();
-      absl::StatusOr<std::vector<SharedQueue::Grant>> grants = queue_->TakeGrants(options_.limits);
+      absl::StatusOr<std::vector<SharedQueue::Grant>> grants = queue_->TakeGrants();
       mu_.Lock();
       if (!grants.ok()) {
         PWGRID_LOG(options_.logger, LogLevel::kWarn,

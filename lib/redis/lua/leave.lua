@@ -1,4 +1,4 @@
--- ARGV = {ticket, proxyTag, C, L, leaseTtlMs}. The ticket's client left: the ticket leaves the
+-- ARGV = {ticket, proxyTag}. The ticket's client left: the ticket leaves the
 -- queue; a slot granted to it and not yet taken by its proxy is given back (its lifetime count
 -- too: no session started). Then the queue is served. Returns 1 when the ticket was queued, 2
 -- when it had a grant, 0 when it was unknown.
@@ -25,8 +25,6 @@ else
     out = 2
   end
 end
-if redis.call('EXISTS', TICKET_EXPIRY) == 1 then
-  dispatch_all(tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), now)
-end
+dispatch_all(now)
 if out == 2 then redis.call('PUBLISH', CAPACITY, '') end
 return out

@@ -181,19 +181,23 @@ end
 -- The grid-wide queue (keys.h; the rule: queue_policy.h). A group G is a browser type.
 local function qkey(G) return QUEUE_PREFIX .. G end
 local function tkey(G, T) return QUEUE_PREFIX .. G .. ':t:' .. T end
--- A ticket's record: group, deadline (ms), tenant quota, arrival (ms), tenant; nil when unknown.
+-- A ticket's record: group, deadline (ms), tenant quota, arrival (ms), C, L and lease TTL (ms)
+-- of its proxy, tenant; nil when unknown.
 local function ticket_info(t)
   local v = redis.call('HGET', TICKETS, t)
   if not v then return nil end
-  local G, d, tmax, arr, T = string.match(v, '^(%S+) (%d+) (%d+) (%d+) (.*)$')
-  return G, tonumber(d), tonumber(tmax), tonumber(arr), T
+  local G, d, tmax, arr, C, L, ttl, T =
+      string.match(v, '^(%S+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (.*)$')
+  if not G then return nil end
+  return G, tonumber(d), tonumber(tmax), tonumber(arr), tonumber(C), tonumber(L), tonumber(ttl), T
 end
 -- Puts ticket t of tenant T (quota tmax) at the back of G's queue, until `deadline` (ms) and
--- for at most one ttl unless renewed.
-local function enqueue(t, G, T, tmax, deadline, ttl, now)
+-- for at most one ttl unless renewed. It is served under its own proxy's limits C and L, and its
+-- lease gets that proxy's ttl (which renews it).
+local function enqueue(t, G, T, tmax, deadline, C, L, ttl, now)
   local seq = redis.call('INCR', QUEUE_SEQ)
-  redis.call('HSET', TICKETS, t, G .. ' ' .. fmt(deadline) .. ' ' .. fmt(tmax) .. ' ' ..
-             fmt(now) .. ' ' .. T)
+  redis.call('HSET', TICKETS, t, table.concat({G, fmt(deadline), fmt(tmax), fmt(now), fmt(C),
+                                               fmt(L), fmt(ttl), T}, ' '))
   redis.call('ZADD', TICKET_EXPIRY, fmt(math.min(deadline, now + ttl)), t)
   redis.call('ZADD', qkey(G), seq, t)
   redis.call('ZADD', tkey(G, T), seq, t)
@@ -201,7 +205,7 @@ local function enqueue(t, G, T, tmax, deadline, ttl, now)
 end
 -- Takes ticket t out of the queue.
 local function drop_ticket(t)
-  local G, _, _, _, T = ticket_info(t)
+  local G, _, _, _, _, _, _, T = ticket_info(t)
   redis.call('HDEL', TICKETS, t)
   redis.call('ZREM', TICKET_EXPIRY, t)
   if not G then return end
@@ -235,15 +239,17 @@ local function queue_head(G, now)
   if not h then h, T = first_of(redis.call('ZRANGEBYLEX', tenants, '-', '[' .. last)) end
   return h, T
 end
--- Serves G's queue while a slot is free: the head ticket gets the reservation and leaves the
--- queue; its proxy finds it in its grants hash and is told on its grant channel, except for
--- ticket `mine` (the caller's own), whose reply is returned. Returns that reply (or nil) and how
--- many tickets were served.
-local function dispatch(G, C, L, ttl, now, mine)
+-- Serves G's queue while a slot is free: the head ticket gets the reservation (under its own
+-- proxy's limits) and leaves the queue; its proxy finds it in its grants hash and is told on its
+-- grant channel, except for ticket `mine` (the caller's own), whose reply is returned. Returns
+-- that reply (or nil) and how many tickets were served. The head waits for a slot that fits it:
+-- nobody behind it is served first.
+local function dispatch(G, now, mine)
   local out, served = nil, 0
   for _ = 1, 1000 do
     local h, T = queue_head(G, now)
     if not h then break end
+    local _, _, _, _, C, L, ttl = ticket_info(h)
     local sel = choose(G, C, L)
     if not sel then break end
     local r = reserve(sel, G, h, ttl, now, T)
@@ -263,12 +269,15 @@ local function dispatch(G, C, L, ttl, now, mine)
   end
   return out, served
 end
--- dispatch() for every group with waiting clients. Returns how many tickets were served.
-local function dispatch_all(C, L, ttl, now)
+-- dispatch() for every group with waiting clients (after dropping expired tickets). Returns how
+-- many tickets were served.
+local function dispatch_all(now)
+  if redis.call('EXISTS', TICKET_EXPIRY) == 0 then return 0 end
+  expire_tickets(now)
   local served = 0
   for _, G in ipairs({'chromium', 'firefox', 'webkit'}) do
     if redis.call('EXISTS', qkey(G)) == 1 then
-      local _, n = dispatch(G, C, L, ttl, now, nil)
+      local _, n = dispatch(G, now, nil)
       served = served + n
     end
   end

@@ -9,7 +9,8 @@
 -- proxy together.
 -- queue = 1 (SharedQueue::Enter(); leaseId is the ticket): served at once when nobody waits and
 -- a slot is free for the tenant; otherwise the ticket joins the queue (deadline: now +
--- deadlineInMs) and the queue is served (dispatch()), which may serve this very ticket. Replies
+-- deadlineInMs; it is served under C, L and leaseTtlMs, whichever proxy serves it) and the queue
+-- is served (dispatch()), which may serve this very ticket. Replies
 -- the reservation, 0 (queued), or -4 (maxWaiting tickets wait grid-wide: nothing queued).
 local C = tonumber(ARGV[1])
 local L = tonumber(ARGV[2])
@@ -37,5 +38,5 @@ elseif not queued then
   return -3
 end
 if redis.call('ZCARD', TICKET_EXPIRY) >= tonumber(ARGV[11]) then return -4 end
-enqueue(ARGV[4], B, T, tmax, now + tonumber(ARGV[10]), ttl, now)
-return dispatch(B, C, L, ttl, now, ARGV[4]) or 0
+enqueue(ARGV[4], B, T, tmax, now + tonumber(ARGV[10]), C, L, ttl, now)
+return dispatch(B, now, ARGV[4]) or 0

@@ -1,12 +1,8 @@
--- ARGV = {proxyTag, C, L, leaseTtlMs}. Serves the queue where it can (a slot nobody reported:
+-- ARGV = {proxyTag}. Serves the queue where it can (a slot nobody reported:
 -- a worker that registered through upstream's code, a ticket that expired), then takes the
 -- grants waiting for this proxy. Returns them as a flat array: ticket, grant, ticket, grant, ...
 -- (a grant: the reservation reply's fields and the tenant, joined by newlines).
-local now = now_ms()
-if redis.call('EXISTS', TICKET_EXPIRY) == 1 then
-  expire_tickets(now)
-  dispatch_all(tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), now)
-end
+dispatch_all(now_ms())
 local gk = GRANTS_PREFIX .. ARGV[1]
 local g = redis.call('HGETALL', gk)
 if #g > 0 then redis.call('DEL', gk) end
