@@ -344,20 +344,27 @@ class RegistrySelector : public Selector, public Lease::Owner {
     return best;
   }
 
-  // Serves waiters (see NextWaiter for the order) until none can be served now. A browser type
-  // that had no free slot, and a tenant at its quota, are skipped for the rest of this pass.
-  void Pump() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    std::vector<Ready> ready;
+  // Answers every waiter whose deadline has passed with DeadlineExceeded (into `ready`); a
+  // waiter with a SharedQueue ticket also leaves the shared queue.
+  void ExpireWaiters(std::vector<Ready>& ready) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const absl::Time now = options_.clock->Now();
     for (auto it = waiters_.begin(); it != waiters_.end();) {
       if (now >= it->second.request.deadline) {
         ready.push_back({std::move(it->second.done),
                          absl::DeadlineExceededError("no worker became available in time")});
+        if (!it->second.remote.empty()) LeaveLocked(it->second.remote);
         it = waiters_.erase(it);
       } else {
         ++it;
       }
     }
+  }
+
+  // Serves waiters (see NextWaiter for the order) until none can be served now. A browser type
+  // that had no free slot, and a tenant at its quota, are skipped for the rest of this pass.
+  void Pump() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::vector<Ready> ready;
+    ExpireWaiters(ready);
     absl::flat_hash_set<BrowserType> exhausted;
     absl::flat_hash_set<std::string> at_quota;
     while (true) {
@@ -418,17 +425,7 @@ class RegistrySelector : public Selector, public Lease::Owner {
   // Serves waiters through the registry's SharedQueue: the grid decides the order.
   void PumpShared() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     std::vector<Ready> ready;
-    const absl::Time now = options_.clock->Now();
-    for (auto it = waiters_.begin(); it != waiters_.end();) {
-      if (now >= it->second.request.deadline) {
-        ready.push_back({std::move(it->second.done),
-                         absl::DeadlineExceededError("no worker became available in time")});
-        if (!it->second.remote.empty()) LeaveLocked(it->second.remote);
-        it = waiters_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    ExpireWaiters(ready);
     // New waiters join the shared queue, in arrival order.
     std::vector<uint64_t> fresh;
     for (const auto& [ticket, w] : waiters_) {
