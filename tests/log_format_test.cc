@@ -21,11 +21,19 @@ LogRecord Record() {
 TEST_CASE("logrus text and JSON, as upstream's proxy") {
   CHECK(FormatLogLine(LogFormat::kLogrusText, Record(), kTime) ==
         "time=\"2025-12-02T10:00:00.123Z\" level=warning msg=\"Connection from 1.2.3.4:5 \\\"x\\\" "
-        "\\u003cy\\u003e\" workerId=\"chromium:3f2c\" endpoint=\"ws://h:1/p\"\n");
+        "<y>\" workerId=\"chromium:3f2c\" endpoint=\"ws://h:1/p\"\n");
   CHECK(FormatLogLine(LogFormat::kLogrusJson, Record(), kTime) ==
         "{\"level\":\"warning\",\"msg\":\"Connection from 1.2.3.4:5 \\\"x\\\" \\u003cy\\u003e\","
         "\"time\":\"2025-12-02T10:00:00.123Z\",\"workerId\":\"chromium:3f2c\","
         "\"endpoint\":\"ws://h:1/p\"}\n");
+}
+
+TEST_CASE("logrus text writes <-> as is; JSON escapes it as Go's encoding/json does") {
+  const LogRecord r{LogLevel::kDebug, "Proxy connection closed (1.2.3.4:5 <-> ws://h:1/p)", {}};
+  CHECK(FormatLogLine(LogFormat::kLogrusText, r, kTime).find("(1.2.3.4:5 <-> ws://h:1/p)") !=
+        std::string::npos);
+  CHECK(FormatLogLine(LogFormat::kLogrusJson, r, kTime).find("\\u003c-\\u003e") !=
+        std::string::npos);
 }
 
 TEST_CASE("worker text and JSON, as upstream's Node worker") {

@@ -39,7 +39,7 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
 
 }  // namespace
 
-std::string GoJsonEscape(std::string_view s) {
+std::string GoJsonEscape(std::string_view s, bool escape_html) {
   std::string out;
   out.reserve(s.size() + 8);
   for (size_t i = 0; i < s.size();) {
@@ -52,7 +52,7 @@ std::string GoJsonEscape(std::string_view s) {
         case '\r': out += "\\r"; break;
         case '\t': out += "\\t"; break;
         default:
-          if (c < 0x20 || c == '<' || c == '>' || c == '&') {
+          if (c < 0x20 || (escape_html && (c == '<' || c == '>' || c == '&'))) {
             char buf[8];
             std::snprintf(buf, sizeof(buf), "\\u%04x", c);
             out += buf;

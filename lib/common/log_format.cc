@@ -22,10 +22,11 @@ std::string FormatLogrus(bool json, const LogRecord& r, const std::string& time)
     }
     line += "}\n";
   } else {
+    // Quoted as logrus quotes text values: <, > and & stay as they are ("a <-> b").
     line = absl::StrCat("time=\"", time, "\" level=", std::string(ToString(r.level)), " msg=\"",
-                        GoJsonEscape(r.message), "\"");
+                        GoJsonEscape(r.message, /*escape_html=*/false), "\"");
     for (const auto& [k, v] : r.fields)
-      absl::StrAppend(&line, " ", k, "=\"", GoJsonEscape(v), "\"");
+      absl::StrAppend(&line, " ", k, "=\"", GoJsonEscape(v, /*escape_html=*/false), "\"");
     line += "\n";
   }
   return line;
