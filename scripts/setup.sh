@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what pwgrid needs on Debian 12 (when missing), installs the pinned playwright-core,
-# and builds into ./build. Safe to re-run. Run as root (or with sudo available) on a fresh machine.
+# and builds into ./build: everything, or only the ninja targets given as arguments
+# (scripts/run-grid.sh builds only pwgrid-server). Safe to re-run. Run as root (or with sudo
+# available) on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,4 +53,4 @@ fi
 if [ ! -f build/build.ninja ]; then
   meson setup build --wrap-mode=nodownload --buildtype=debugoptimized
 fi
-ninja -C build
+ninja -C build "$@"

@@ -294,7 +294,7 @@ std::string HelpText() {
                return absl::StrCat(SettingsTable<ServerConfig>::FlagName(s.env), "=VALUE  (", s.env,
                                    ")");
              }) +
-         "  --help\n      this text\n";
+         "  --help\n      this text\n  --version\n      the version, then exit\n";
 }
 
 absl::StatusOr<ServerConfig> LoadConfig(const std::function<const char*(const char*)>& env,

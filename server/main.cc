@@ -19,6 +19,7 @@
 #include "pwgrid/redis_worker_registry.h"
 #include "pwgrid/relay.h"
 #include "pwgrid/selector.h"
+#include "pwgrid/version.h"
 #include "pwgrid/worker_registry.h"
 #include "server/config.h"
 
@@ -39,6 +40,12 @@ int Fail(const std::string& message) {
 int main(int argc, char** argv) {
   using namespace pwgrid;
   std::vector<std::string> args(argv + 1, argv + argc);
+  for (const std::string& a : args) {
+    if (a == "--version") {
+      std::printf("%s %s\n", "pwgrid-server", pwgrid::VersionString());
+      return 0;
+    }
+  }
   absl::StatusOr<server::ServerConfig> loaded =
       server::LoadConfig([](const char* name) { return std::getenv(name); }, args);
   if (!loaded.ok()) {
@@ -163,7 +170,7 @@ int main(int argc, char** argv) {
                                               config.redis_port)
                                : absl::StrCat(config.local_workers, " local Chromium worker(s)"),
                     ")"),
-       {}});
+       {{"version", VersionString()}, {"mode", redis_mode ? "redis" : "embedded"}}});
 
   int sig = 0;
   while (true) {

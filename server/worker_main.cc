@@ -22,6 +22,7 @@
 #include "pwgrid/browser_server.h"
 #include "pwgrid/log_format.h"
 #include "pwgrid/redis_worker_registry.h"
+#include "pwgrid/version.h"
 #include "pwgrid/worker_agent.h"
 #include "server/worker_config.h"
 
@@ -41,6 +42,12 @@ int Exit(Logger& logger, WorkerAgent* agent, int code, const std::string& initia
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  for (const std::string& a : args) {
+    if (a == "--version") {
+      std::printf("%s %s\n", "pwgrid-worker", pwgrid::VersionString());
+      return 0;
+    }
+  }
   absl::StatusOr<server::WorkerConfig> loaded =
       server::LoadWorkerConfig([](const char* name) { return std::getenv(name); }, args);
   if (!loaded.ok()) {

@@ -64,6 +64,9 @@ test('run-grid.sh takes SERVER_PORT and LOCAL_WORKERS; the README snippet runs a
     const banner = grid.out.slice(0, grid.out.indexOf('{'));
     assert.match(banner, new RegExp(`1 Chromium worker\\(s\\) on 127\\.0\\.0\\.1:${port}`));
     assert.doesNotMatch(banner, /Starting proxy server|Grid ready/);
+    assert.match(banner, /Stop the grid with Ctrl-C/);
+    // The ready line names the version and the mode.
+    assert.match(grid.out, /"msg":"Grid ready:[^\n]*"version":"\d+\.\d+\.\d+"[^\n]*"mode":"embedded"/);
     assert.equal(grid.out.split('Browser worker is ready to work').length - 1, 1, 'one worker');
 
     const readme = readFileSync(`${ROOT}/README.md`, 'utf8');
@@ -108,4 +111,13 @@ test('SERVER_HOST may be a host name; LOG_LEVEL=error prints no info line', asyn
   }
   const lines = grid.out.split('\n').filter((l) => l.trim());
   for (const line of lines) assert.equal(JSON.parse(line).level, 'error', line);
+});
+
+test('--version prints the version of pwgrid-server and pwgrid-worker and exits 0', async () => {
+  const version = /version : '(\d+\.\d+\.\d+)'/.exec(readFileSync(`${ROOT}/meson.build`, 'utf8'))[1];
+  for (const bin of [SERVER, SERVER.replace(/pwgrid-server$/, 'pwgrid-worker')]) {
+    const r = await run(bin, ['--version'], {});
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `${bin.split('/').pop()} ${version}\n`);
+  }
 });
