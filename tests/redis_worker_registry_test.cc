@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "pwgrid/testing/registry_conformance.h"
 #include "pwgrid/testing/status_macros.h"
 #include "pwgrid/worker_agent.h"
+#include "pwgrid/worker_registry.h"
 #include "tests/redis_test_util.h"
 #include "tests/selection_vectors.h"
 
@@ -256,6 +258,76 @@ TEST_CASE("a lease its proxy stops renewing frees the slot by itself") {
   CHECK(WaitUntil([&] { return Load(*survivor, "chromium:1")->active == 0; }, absl::Seconds(5)));
   CHECK(Load(*survivor, "chromium:1")->lifetime == 2);  // those sessions did happen
   CHECK(Call({"ZCARD", "pwgrid:leases"}) == "0");
+}
+
+GridSession SessionOn(const Reservation& r, std::string id, std::string proxy) {
+  return GridSession{std::move(id), std::move(proxy), BrowserType::kChromium,
+                     r.worker.id,   "127.0.0.1:5000", "Playwright/1.65.1 (x64; debian 12)\nX",
+                     "1.65.1",      "team-a",         1763800000123};
+}
+
+TEST_CASE("sessions announced by every proxy are listed; each goes with its lease") {
+  Call({"FLUSHALL"});
+  RedisRegistryOptions o = Options();
+  o.lease_ttl = absl::Seconds(1);
+  o.lease_sweep_interval = absl::Milliseconds(100);
+  std::unique_ptr<WorkerRegistry> a = NewRegistry(o);
+  std::unique_ptr<WorkerRegistry> b = NewRegistry(o);
+  PWGRID_REQUIRE_OK(a->Register(testing::conformance::TestWorker("chromium:1"), absl::Seconds(30)));
+  std::optional<Reservation> ra = testing::conformance::Reserve(*a);
+  std::optional<Reservation> rb = testing::conformance::Reserve(*b);
+  REQUIRE(ra.has_value());
+  REQUIRE(rb.has_value());
+  PWGRID_REQUIRE_OK(a->AnnounceSession(*ra, SessionOn(*ra, "s-a", "host/1")));
+  PWGRID_REQUIRE_OK(b->AnnounceSession(*rb, SessionOn(*rb, "s-b", "host/2")));
+  absl::StatusOr<std::vector<GridSession>> seen = a->Sessions();
+  PWGRID_REQUIRE_OK(seen.status());
+  REQUIRE(seen->size() == 2);
+  std::set<std::string> ids;
+  for (const GridSession& s : *seen) {
+    ids.insert(s.id + "@" + s.proxy);
+    CHECK(s.worker_id == "chromium:1");
+    CHECK(s.browser == BrowserType::kChromium);
+    CHECK(s.client == "127.0.0.1:5000");
+    CHECK(s.user_agent == "Playwright/1.65.1 (x64; debian 12) X");  // a line break is a space
+    CHECK(s.client_version == "1.65.1");
+    CHECK(s.tenant == "team-a");
+    CHECK(s.started_at_ms == 1763800000123);
+  }
+  CHECK(ids == std::set<std::string>{"s-a@host/1", "s-b@host/2"});
+  // Released: gone from every proxy's list.
+  PWGRID_REQUIRE_OK(a->Release(*ra, /*rollback_lifetime=*/false));
+  seen = b->Sessions();
+  PWGRID_REQUIRE_OK(seen.status());
+  REQUIRE(seen->size() == 1);
+  CHECK(seen->front().id == "s-b");
+  // A proxy that dies: its lease expires and the session's record with it.
+  b.reset();
+  CHECK(WaitUntil([&] { return a->Sessions().value().empty(); }, absl::Seconds(10)));
+  CHECK(Call({"HLEN", "pwgrid:sessions"}) == "0");
+  // An announcement that lands after its lease went (a session that ended at once) is dropped
+  // by the next reader.
+  PWGRID_REQUIRE_OK(a->AnnounceSession(*ra, SessionOn(*ra, "late", "host/1")));
+  CHECK(Call({"HLEN", "pwgrid:sessions"}) == "1");
+  CHECK(a->Sessions().value().empty());
+  CHECK(Call({"HLEN", "pwgrid:sessions"}) == "0");
+}
+
+TEST_CASE("one proxy at a time reports the grid-wide series; another takes over when it stops") {
+  Call({"FLUSHALL"});
+  std::unique_ptr<WorkerRegistry> r = NewRegistry();
+  CHECK(r->ClaimReporter("p1", absl::Milliseconds(500)).value());
+  CHECK_FALSE(r->ClaimReporter("p2", absl::Milliseconds(500)).value());
+  CHECK(r->ClaimReporter("p1", absl::Milliseconds(500)).value());  // renewed
+  CHECK(Call({"GET", "pwgrid:reporter"}) == "p1");
+  // p1 stops claiming: after its TTL, p2 gets it, and p1 is then refused.
+  CHECK(WaitUntil([&] { return r->ClaimReporter("p2", absl::Milliseconds(500)).value(); },
+                  absl::Seconds(5)));
+  CHECK_FALSE(r->ClaimReporter("p1", absl::Milliseconds(500)).value());
+  // The in-memory registry has one proxy: always the reporter, and no shared session list.
+  std::unique_ptr<WorkerRegistry> memory = NewInMemoryWorkerRegistry(RegistryOptions{}).value();
+  CHECK(memory->ClaimReporter("any", absl::Seconds(1)).value());
+  CHECK(absl::IsUnimplemented(memory->Sessions().status()));
 }
 
 TEST_CASE("a tenant's quota counts its sessions on every proxy; a dead proxy's expire") {

@@ -45,6 +45,7 @@ struct WorkerLoad {
   int64_t active = 0;    // sessions open now (leases not yet released)
   int64_t lifetime = 0;  // sessions ever reserved on this worker (rolled back on failed dials)
   bool alive = true;     // false: heartbeats stopped and the TTL passed; kept until reaped
+  int64_t last_heartbeat_ms = 0;  // Unix epoch milliseconds of its last heartbeat; 0: unknown
 };
 
 // Checks that `info` can be registered: non-empty id, ws:// endpoint with host and port.

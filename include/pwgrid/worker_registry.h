@@ -75,6 +75,20 @@ struct RegistryEvent {
 };
 using RegistryListener = std::function<void(const RegistryEvent&)>;
 
+// A relayed session as the operator views list it (GET /api/v1/status): what the proxy that
+// relays it knows of it.
+struct GridSession {
+  std::string id;     // the relay's session id (also sent to the worker, X-Pwgrid-Session-Id)
+  std::string proxy;  // the relaying proxy's name
+  BrowserType browser = BrowserType::kChromium;
+  std::string worker_id;
+  std::string client;          // the client's address, "ip:port"
+  std::string user_agent;      // the client's User-Agent
+  std::string client_version;  // the client's Playwright version, "" when unknown
+  std::string tenant;          // "" for anonymous clients
+  int64_t started_at_ms = 0;   // Unix epoch milliseconds of the worker's 101
+};
+
 // One group's waiting clients: a queue's length, its oldest wait, and the same by tenant.
 struct QueueStats {
   struct Tenant {
@@ -187,6 +201,28 @@ class WorkerRegistry {
   // has none: then each Selector queues its own clients. Owned by the registry.
   virtual SharedQueue* shared_queue() { return nullptr; }
 
+  // Views several proxies report (grid-wide metrics): true for exactly one `claimant` at a time,
+  // the one that claimed first and has claimed again within every `ttl` since. The default
+  // (one process, the in-memory registry) is always true.
+  virtual absl::StatusOr<bool> ClaimReporter(std::string_view claimant, absl::Duration ttl) {
+    (void)claimant;
+    (void)ttl;
+    return true;
+  }
+  // The sessions of every proxy, as they were announced (AnnounceSession), so that any proxy's
+  // status view lists the whole fleet's. Unimplemented (the default): the registry keeps none;
+  // each proxy lists its own.
+  virtual absl::StatusOr<std::vector<GridSession>> Sessions() {
+    return absl::UnimplementedError("this registry keeps no sessions");
+  }
+  // Stores `session` with the lease of `reservation`: it expires with the lease (a proxy that
+  // dies takes its sessions' records with it) and is removed by Release(). The default keeps
+  // nothing.
+  virtual absl::Status AnnounceSession(const Reservation& reservation, const GridSession& session) {
+    (void)reservation;
+    (void)session;
+    return absl::OkStatus();
+  }
   // OK when the registry's backend answers now; Unavailable with the reason otherwise. The
   // in-memory registry is always OK.
   virtual absl::Status Ping() { return absl::OkStatus(); }

@@ -23,6 +23,7 @@ std::string LuaKeyPrelude() {
       {"KNOWN_PREFIX", kKnownPrefix},
       {"DRAINING_PREFIX", kDrainingPrefix},
       {"TENANT_PREFIX", kTenantPrefix},
+      {"SESSIONS", kSessionsHash},
       {"QUEUE_PREFIX", kQueuePrefix},
       {"TICKETS", kTicketsHash},
       {"TICKET_EXPIRY", kTicketExpiryKey},

@@ -18,6 +18,12 @@
 //   pwgrid:tenant:<name>          sorted set of a tenant's live leases "<workerId>|<leaseId>"
 //                                 scored by expiry (Redis ms), as pwgrid:leases: what a tenant's
 //                                 quota counts on every proxy; the key expires with its leases
+//   pwgrid:sessions               hash lease id -> a relayed session's record (GridSession, one
+//                                 field per line), for every proxy's status view; removed with
+//                                 its lease (release.lua, sweep()), and an entry whose lease is
+//                                 gone is dropped by the next reader
+//   pwgrid:reporter               string: the proxy that reports the grid-wide metric series as
+//                                 primary="true", with a TTL it renews
 //
 // The grid-wide queue (queue_policy.h; G is a group: the browser type). A waiting client holds
 // a ticket "<proxyTag>-<n>" (proxyTag: 8 hex digits, one per registry object; the same string
@@ -70,6 +76,8 @@ inline constexpr char kIndexPrefix[] = "pwgrid:idx:";
 inline constexpr char kKnownPrefix[] = "pwgrid:known:";
 inline constexpr char kDrainingPrefix[] = "pwgrid:draining:";
 inline constexpr char kTenantPrefix[] = "pwgrid:tenant:";
+inline constexpr char kSessionsHash[] = "pwgrid:sessions";
+inline constexpr char kReporterKey[] = "pwgrid:reporter";
 inline constexpr char kQueuePrefix[] = "pwgrid:queue:";
 inline constexpr char kTicketsHash[] = "pwgrid:tickets";
 inline constexpr char kTicketExpiryKey[] = "pwgrid:ticket-expiry";

@@ -169,6 +169,13 @@ class RedisWorkerRegistry : public WorkerRegistry, public SharedQueue {
 
   SharedQueue* shared_queue() override { return this; }
 
+  // pwgrid:reporter: SET NX PX, and renewed (PEXPIRE) by the proxy it names.
+  absl::StatusOr<bool> ClaimReporter(std::string_view claimant, absl::Duration ttl) override;
+  // pwgrid:sessions, read before the leases so that an entry whose lease is gone is known to be
+  // stale (and is deleted).
+  absl::StatusOr<std::vector<GridSession>> Sessions() override;
+  absl::Status AnnounceSession(const Reservation& reservation, const GridSession& session) override;
+
   // SharedQueue: the grid-wide queue (keys.h, select.lua, take_grants.lua, leave.lua).
   absl::StatusOr<EnterResult> Enter(const ReserveRequest& request, absl::Time deadline,
                                     int64_t max_waiting) override;

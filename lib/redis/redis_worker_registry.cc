@@ -2,6 +2,13 @@
 // reservations and releases, each one Lua script (lua/*.lua). See redis_registry.h.
 #include "lib/redis/redis_registry.h"
 
+#include <algorithm>
+#include <optional>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
 namespace pwgrid {
 
 absl::Status RedisRegistryOptions::Validate() const {
@@ -146,6 +153,7 @@ absl::StatusOr<std::vector<WorkerLoad>> RedisWorkerRegistry::Snapshot() {
     load.info.status = status.ok() ? *status : WorkerStatus::kShuttingDown;
     load.info.playwright_version = fields["playwrightVersion"];
     (void)absl::SimpleAtoi(fields["startedAt"], &load.info.started_at_ms);
+    (void)absl::SimpleAtoi(fields["lastHeartbeat"], &load.last_heartbeat_ms);
     auto a = active.find(wid);
     auto l = lifetime.find(wid);
     if (a != active.end()) (void)absl::SimpleAtoi(a->second, &load.active);
@@ -413,6 +421,85 @@ absl::Status RedisWorkerRegistry::Ping() {
   PWGRID_ASSIGN_OR_RETURN(RedisValue r, Command({"PING"}));
   if (r.is_error()) return absl::UnavailableError(r.str);
   return absl::OkStatus();
+}
+
+absl::StatusOr<bool> RedisWorkerRegistry::ClaimReporter(std::string_view claimant,
+                                                        absl::Duration ttl) {
+  const std::string ms = absl::StrCat(std::max<int64_t>(1, absl::ToInt64Milliseconds(ttl)));
+  // SET … NX GET (Redis 7): the holder's name when the key exists (nothing set), nil when this
+  // call took it.
+  PWGRID_ASSIGN_OR_RETURN(
+      RedisValue r, Command({"SET", internal::kReporterKey, Str(claimant), "NX", "GET", "PX", ms}));
+  if (r.is_error()) return absl::UnavailableError(r.str);
+  if (r.is_nil()) return true;
+  if (r.str != claimant) return false;
+  PWGRID_ASSIGN_OR_RETURN(RedisValue renewed, Command({"PEXPIRE", internal::kReporterKey, ms}));
+  if (renewed.is_error()) return absl::UnavailableError(renewed.str);
+  return true;
+}
+
+namespace {
+
+// A GridSession as one hash value: its fields one per line, in this order (line breaks in a
+// field become spaces).
+std::string EncodeSession(const GridSession& s) {
+  auto clean = [](std::string v) {
+    std::replace(v.begin(), v.end(), '\n', ' ');
+    std::replace(v.begin(), v.end(), '\r', ' ');
+    return v;
+  };
+  return absl::StrJoin({clean(s.id), clean(s.proxy), std::string(ToString(s.browser)),
+                        clean(s.worker_id), clean(s.client), clean(s.user_agent),
+                        clean(s.client_version), clean(s.tenant), absl::StrCat(s.started_at_ms)},
+                       "\n");
+}
+
+std::optional<GridSession> DecodeSession(const std::string& v) {
+  std::vector<std::string> f = absl::StrSplit(v, '\n');
+  if (f.size() < 9) return std::nullopt;
+  absl::StatusOr<BrowserType> browser = ParseBrowserType(f[2]);
+  if (!browser.ok()) return std::nullopt;
+  GridSession s{f[0], f[1], *browser, f[3], f[4], f[5], f[6], f[7], 0};
+  if (!absl::SimpleAtoi(f[8], &s.started_at_ms)) return std::nullopt;
+  return s;
+}
+
+}  // namespace
+
+absl::Status RedisWorkerRegistry::AnnounceSession(const Reservation& reservation,
+                                                  const GridSession& session) {
+  PWGRID_ASSIGN_OR_RETURN(RedisValue r, Command({"HSET", internal::kSessionsHash,
+                                                 reservation.lease_id, EncodeSession(session)}));
+  if (r.is_error()) return absl::UnavailableError(r.str);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<GridSession>> RedisWorkerRegistry::Sessions() {
+  PWGRID_ASSIGN_OR_RETURN(std::vector<RedisValue> replies,
+                          Pipeline({{"HGETALL", internal::kSessionsHash},
+                                    {"ZRANGE", internal::kLeasesKey, "0", "-1"}}));
+  if (replies[0].is_error()) return absl::UnavailableError(replies[0].str);
+  if (replies[1].is_error()) return absl::UnavailableError(replies[1].str);
+  absl::flat_hash_set<std::string> live;
+  for (const RedisValue& m : replies[1].elements) {
+    const size_t bar = m.str.rfind('|');
+    if (bar != std::string::npos) live.insert(m.str.substr(bar + 1));
+  }
+  std::vector<GridSession> out;
+  std::vector<std::string> stale = {"HDEL", internal::kSessionsHash};
+  for (const auto& [lease, record] : HashFromArray(replies[0])) {
+    std::optional<GridSession> s = DecodeSession(record);
+    if (!live.contains(lease) || !s) {
+      stale.push_back(lease);
+      continue;
+    }
+    out.push_back(*std::move(s));
+  }
+  if (stale.size() > 2) (void)Command(stale);  // the next reader tries again if this fails
+  std::sort(out.begin(), out.end(), [](const GridSession& a, const GridSession& b) {
+    return a.started_at_ms < b.started_at_ms;
+  });
+  return out;
 }
 
 absl::StatusOr<std::unique_ptr<WorkerRegistry>> NewRedisWorkerRegistryWithHooks(

@@ -40,6 +40,7 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
       Record& r = workers_[info.id];  // keeps counters and leases of a returning worker
       r.info = info;
       r.expires_at = now + ttl;
+      r.last_seen = now;
       r.unreachable = false;
     }
     Notify({RegistryEvent::Kind::kCapacityChanged, info.id});
@@ -55,6 +56,7 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
       Record* r = FindAliveLocked(id, now);
       if (r == nullptr) return NotFound(id);
       r->expires_at = now + ttl;
+      r->last_seen = now;
       back = std::exchange(r->unreachable, false);
     }
     if (back) Notify({RegistryEvent::Kind::kCapacityChanged, std::string(id)});
@@ -178,6 +180,7 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
   struct Record {
     WorkerInfo info;
     absl::Time expires_at;
+    absl::Time last_seen;  // the last Register() or Heartbeat()
     int64_t lifetime = 0;
     absl::flat_hash_map<std::string, std::string> leases;  // lease id -> tenant
     bool shutdown_requested = false;
@@ -213,8 +216,8 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
     std::vector<WorkerLoad> out;
     out.reserve(workers_.size());
     for (const auto& [id, r] : workers_) {
-      out.push_back(
-          WorkerLoad{r.info, static_cast<int64_t>(r.leases.size()), r.lifetime, r.alive(now)});
+      out.push_back(WorkerLoad{r.info, static_cast<int64_t>(r.leases.size()), r.lifetime,
+                               r.alive(now), absl::ToUnixMillis(r.last_seen)});
     }
     return out;
   }

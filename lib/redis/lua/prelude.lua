@@ -89,7 +89,8 @@ local function sweep(now, limit)
   local expired = redis.call('ZRANGEBYSCORE', LEASES, '-inf', now, 'LIMIT', 0, limit)
   for _, m in ipairs(expired) do
     if redis.call('ZREM', LEASES, m) == 1 then
-      local wid = string.match(m, '^(.*)|')
+      local wid, lease = string.match(m, '^(.*)|(.*)$')
+      if lease then redis.call('HDEL', SESSIONS, lease) end
       if wid then
         decr(ACTIVE, wid)
         rescore(wid)

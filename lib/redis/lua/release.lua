@@ -3,6 +3,7 @@
 if ARGV[4] and ARGV[4] ~= '' then
   redis.call('ZREM', TENANT_PREFIX .. ARGV[4], ARGV[1] .. '|' .. ARGV[2])
 end
+redis.call('HDEL', SESSIONS, ARGV[2])
 if redis.call('ZREM', LEASES, ARGV[1] .. '|' .. ARGV[2]) == 0 then return 0 end
 decr(ACTIVE, ARGV[1])
 if ARGV[3] == '1' then decr(LIFETIME, ARGV[1]) end
