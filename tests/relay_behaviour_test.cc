@@ -120,7 +120,8 @@ TEST_CASE("a client that leaves while queued gives its place up; no worker sessi
   CHECK(worker->connections_opened() == 1);
 }
 
-TEST_CASE("Stop() while clients wait: they get 503; during the drain new connections are refused") {
+TEST_CASE(
+    "Stop() while clients wait: they get 503; during the drain /readyz and new upgrades get 503") {
   auto worker = FakeWorker::Start().value();
   Grid g(GridOptions{.c = 1, .select_timeout = absl::Seconds(30)});
   g.Add("chromium:w1", worker->ws_endpoint());
@@ -133,10 +134,19 @@ TEST_CASE("Stop() while clients wait: they get 503; during the drain new connect
   const std::string answer = waiter.ReadUntilClosed(absl::Seconds(10));
   CHECK(answer.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0) == 0);
   CHECK(answer.find("No available servers") != std::string::npos);
-  // Draining: the listening socket is closed, so a new connection is refused.
-  CHECK(Eventually([&] {
-    return !testing::SendRawHttp(port, "GET /metrics HTTP/1.1\r\n\r\n", absl::Seconds(1)).ok();
-  }));
+  // Draining: the port stays open; /readyz says 503 and a new upgrade is answered 503 with
+  // Retry-After instead of a reset connection.
+  auto ready =
+      testing::SendRawHttp(port, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n", absl::Seconds(2));
+  PWGRID_REQUIRE_OK(ready.status());
+  CHECK(ready->status == 503);
+  CHECK(ready->body.find("draining") != std::string::npos);
+  auto late = testing::SendRawHttp(port, std::string("GET / HTTP/1.1\r\n") + kHandshake + "\r\n",
+                                   absl::Seconds(2));
+  PWGRID_REQUIRE_OK(late.status());
+  CHECK(late->status == 503);
+  CHECK(late->headers["retry-after"] == "5");
+  CHECK(late->body.find("shutting down") != std::string::npos);
   PWGRID_CHECK_OK(holder->Close(1000));  // the open session finishes within the grace
   stopper.join();
   CHECK(g.relay->stats().active_sessions == 0);

@@ -83,6 +83,42 @@ TEST_CASE("close frames are seen, and the injected one is a valid unmasked close
   CHECK(ServerCloseFrame(1000, std::string(300, 'r')).size() == 4 + 123);  // fits a control frame
 }
 
+TEST_CASE("FrameTracker reads the first close frame's code through its mask") {
+  auto close_with = [](std::vector<unsigned char> payload, bool masked) {
+    std::vector<unsigned char> f = {
+        0x88, static_cast<unsigned char>((masked ? 0x80 : 0) | payload.size())};
+    const unsigned char key[4] = {0x11, 0x22, 0x33, 0x44};
+    if (masked) f.insert(f.end(), key, key + 4);
+    for (size_t i = 0; i < payload.size(); ++i) {
+      f.push_back(masked ? static_cast<unsigned char>(payload[i] ^ key[i % 4]) : payload[i]);
+    }
+    return f;
+  };
+  for (size_t chunk : {size_t{1}, size_t{3}, size_t{64}}) {
+    CAPTURE(chunk);
+    FrameTracker t;
+    CHECK(t.close_code() == -1);
+    std::vector<unsigned char> stream = Frame(0x81, true, 5);
+    const std::vector<unsigned char> c = close_with({0x03, 0xF0, 'b', 'y', 'e'}, true);  // 1008
+    stream.insert(stream.end(), c.begin(), c.end());
+    const std::vector<unsigned char> second = close_with({0x03, 0xE8}, true);  // ignored
+    stream.insert(stream.end(), second.begin(), second.end());
+    for (size_t at = 0; at < stream.size(); at += chunk) {
+      t.Consume(stream.data() + at, std::min(chunk, stream.size() - at));
+    }
+    CHECK(t.close_seen());
+    CHECK(t.close_code() == 1008);
+  }
+  FrameTracker unmasked;
+  const std::vector<unsigned char> c = close_with({0x03, 0xE9}, false);
+  unmasked.Consume(c.data(), c.size());
+  CHECK(unmasked.close_code() == 1001);
+  FrameTracker empty;
+  const std::vector<unsigned char> e = close_with({}, true);
+  empty.Consume(e.data(), e.size());
+  CHECK(empty.close_code() == 1005);  // no status code in the frame
+}
+
 TEST_CASE("query values are decoded as Go's url.ParseQuery") {
   CHECK(QueryValue("browser=chromium", "browser").value() == "chromium");
   CHECK(QueryValue("a=1&browser=fire%66ox&browser=webkit", "browser").value() == "firefox");
@@ -158,6 +194,15 @@ TEST_CASE("the upgrade request drops credentials and hop-by-hop headers and adds
         "Connection: Upgrade\r\nSec-WebSocket-Key: k\r\nSec-WebSocket-Version: 13\r\n"
         "User-Agent: Playwright/1.65.1\r\nx-playwright-browser: chromium\r\n"
         "X-Forwarded-For: 10.0.0.5\r\n\r\n");
+  // The session id is sent so that the worker's log can be joined with the relay's; a client's
+  // own X-Pwgrid-Session-Id is not passed on.
+  HeaderList spoofed = client;
+  spoofed.push_back({"x-pwgrid-session-id", "forged"});
+  const std::string with_id = BuildWorkerRequest(worker, ForwardedHeaders(spoofed), "10.0.0.5",
+                                                 "3f2c9a4e-0000-4000-8000-000000000001");
+  CHECK(with_id.find("X-Pwgrid-Session-Id: 3f2c9a4e-0000-4000-8000-000000000001\r\n") !=
+        std::string::npos);
+  CHECK(with_id.find("forged") == std::string::npos);
 }
 
 TEST_CASE("the worker's answer: status and body framing") {
@@ -254,6 +299,76 @@ TEST_CASE("the HTTP surface: routes and handshake checks") {
   dirty.headers.push_back({"X-A", "a\nb"});
   CHECK_FALSE(IsCleanRequest(dirty));
   CHECK(IsCleanRequest(Upgrade("/")));
+}
+
+RequestHead Get(std::string target, HeaderList headers = {}) {
+  RequestHead r;
+  r.method = "GET";
+  r.target = std::move(target);
+  r.version = "HTTP/1.1";
+  r.headers = std::move(headers);
+  return r;
+}
+
+TEST_CASE("/metrics: JSON for a plain request, Prometheus text when the scraper asks for it") {
+  CHECK_FALSE(WantsPrometheusText(Get("/metrics")));
+  CHECK_FALSE(WantsPrometheusText(Get("/metrics", {{"Accept", "*/*"}})));
+  CHECK_FALSE(WantsPrometheusText(Get("/metrics", {{"Accept", "application/json"}})));
+  CHECK_FALSE(WantsPrometheusText(Get("/metrics", {{"Accept", "text/plain"}})));
+  CHECK_FALSE(WantsPrometheusText(Get("/metrics?format=json")));
+  CHECK(WantsPrometheusText(Get("/metrics?format=prometheus")));
+  // What Prometheus 2.42's scraper sends.
+  CHECK(WantsPrometheusText(
+      Get("/metrics", {{"Accept",
+                        "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+                        "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"}})));
+  CHECK(WantsPrometheusText(Get("/metrics", {{"accept", "text/plain; version=0.0.4"}})));
+  Route r = RouteRequest(Get("/metrics?format=prometheus"), BrowserType::kChromium, 0);
+  CHECK(r.endpoint == Endpoint::kMetrics);
+  CHECK(r.prometheus);
+  CHECK(r.admin_only);
+  r = RouteRequest(Get("/metrics"), BrowserType::kChromium, 3);
+  CHECK_FALSE(r.prometheus);
+}
+
+TEST_CASE("the operator's routes: probes, status, page and actions") {
+  auto route = [](std::string method, std::string target) {
+    RequestHead r = Get(std::move(target));
+    r.method = std::move(method);
+    return RouteRequest(r, BrowserType::kChromium, 0);
+  };
+  Route r = route("GET", "/healthz");
+  REQUIRE(r.answer.has_value());
+  CHECK(r.answer->status == 200);
+  CHECK_FALSE(r.admin_only);
+  CHECK(route("GET", "/readyz").endpoint == Endpoint::kReadiness);
+  CHECK_FALSE(route("GET", "/readyz").admin_only);
+  r = route("GET", "/ui");
+  CHECK(r.answer->status == 301);
+  CHECK(r.answer->Serialize().find("Location: /ui/\r\n") != std::string::npos);
+  CHECK(route("GET", "/ui/").endpoint == Endpoint::kStatusPage);
+  r = route("GET", "/api/v1/status");
+  CHECK(r.endpoint == Endpoint::kStatus);
+  CHECK(r.admin_only);
+  CHECK_FALSE(r.action);
+  r = route("POST", "/api/v1/workers/chromium%3Aw1/drain");
+  CHECK(r.endpoint == Endpoint::kDrainWorker);
+  CHECK(r.action);
+  CHECK(r.id == "chromium:w1");
+  r = route("DELETE", "/api/v1/sessions/abc-1");
+  CHECK(r.endpoint == Endpoint::kCloseSession);
+  CHECK(r.action);
+  CHECK(r.id == "abc-1");
+  // Wrong methods get 405 with Allow and the JSON error body; unknown API paths 404 JSON.
+  r = route("GET", "/api/v1/sessions/abc-1");
+  CHECK(r.answer->status == 405);
+  CHECK(r.answer->Serialize().find("Allow: DELETE\r\n") != std::string::npos);
+  CHECK(r.answer->body.find("\"error\"") != std::string::npos);
+  CHECK(route("GET", "/api/v1/workers/w1/drain").answer->status == 405);
+  CHECK(route("POST", "/api/v1/status").answer->status == 405);
+  r = route("GET", "/api/v1/nothing");
+  CHECK(r.answer->status == 404);
+  CHECK(r.answer->body.find("\"error\"") != std::string::npos);
 }
 
 TEST_CASE("the HTTP surface: each selection failure's answer") {

@@ -2,6 +2,10 @@
 #include "pwgrid/relay.h"
 
 #include <doctest/doctest.h>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 
 #include <functional>
 #include <memory>
@@ -9,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "pwgrid/metrics.h"
 #include "pwgrid/selector.h"
 #include "pwgrid/testing/fake_worker.h"
 #include "pwgrid/testing/status_macros.h"
@@ -141,6 +146,8 @@ TEST_CASE("exact 400, 426, 404, /metrics and /favicon.ico answers") {
   r = get("/");
   CHECK(r.status == 426);
   r = get("/healthz");
+  CHECK(r.status == 200);
+  r = get("/nothing-here");
   CHECK(r.status == 404);
   CHECK(r.body == "404 page not found\n");
   CHECK(r.headers["x-content-type-options"] == "nosniff");
@@ -190,6 +197,46 @@ TEST_CASE("with several I/O threads each accepting, every client is served, then
   CHECK(g.relay->stats().active_sessions == 0);
 }
 
+TEST_CASE("a host's own Prometheus registry carries pwgrid's families beside its own") {
+  auto host = std::make_shared<prometheus::Registry>();
+  prometheus::BuildCounter()
+      .Name("host_jobs_total")
+      .Help("the host's")
+      .Register(*host)
+      .Add({})
+      .Increment();
+  MetricsOptions mo;
+  mo.registry = host;
+  auto metrics = Metrics::Create(mo).value();
+  CHECK(metrics->registry() == host);
+  auto worker = FakeWorker::Start().value();
+  Grid g(GridOptions{.relay = [&](RelayOptions& o) { o.metrics = metrics.get(); }});
+  g.Add("chromium:w1", worker->ws_endpoint());
+  auto client = WsTestClient::Connect(g.Url()).value();
+  PWGRID_REQUIRE_OK(client->SendText("counted"));
+  CHECK(client->Receive().value().data == "counted");
+  PWGRID_REQUIRE_OK(client->Close(1000));
+  REQUIRE(Eventually([&] { return g.relay->stats().active_sessions == 0; }));
+  // The host scrapes its registry with its own exposer: pwgrid's families are in it.
+  const std::string text = prometheus::TextSerializer().Serialize(host->Collect());
+  CHECK(text.find("pwgrid_sessions_total{browser=\"chromium\"} 1\n") != std::string::npos);
+  CHECK(text.find("pwgrid_session_duration_seconds_count{browser=\"chromium\"} 1\n") !=
+        std::string::npos);
+  CHECK(text.find("host_jobs_total 1\n") != std::string::npos);
+  // And the relay's /metrics serves the same registry, the host's series included.
+  auto r = testing::SendRawHttp(g.relay->port(),
+                                "GET /metrics?format=prometheus HTTP/1.1\r\nHost: x\r\n\r\n");
+  PWGRID_REQUIRE_OK(r.status());
+  CHECK(r->body.find("host_jobs_total 1\n") != std::string::npos);
+  CHECK(r->body.find("pwgrid_sessions_total{browser=\"chromium\"} 1\n") != std::string::npos);
+  // A registry that already has a family of that name as another type is refused, not thrown.
+  auto clash = std::make_shared<prometheus::Registry>();
+  prometheus::BuildGauge().Name("pwgrid_sessions_total").Help("not ours").Register(*clash);
+  MetricsOptions co;
+  co.registry = clash;
+  CHECK(absl::IsAlreadyExists(Metrics::Create(co).status()));
+}
+
 TEST_CASE("Stop(grace) lets an open session finish") {
   auto worker = FakeWorker::Start().value();
   Grid g;
@@ -197,9 +244,11 @@ TEST_CASE("Stop(grace) lets an open session finish") {
   auto client = WsTestClient::Connect(g.Url()).value();
   const uint16_t port = g.relay->port();
   std::thread stopper([&] { g.relay->Stop(absl::Seconds(5)); });
-  // Stop has begun once the listening socket is closed (new connections are refused).
+  // Stop has begun once /readyz says the relay is draining; the port stays open meanwhile.
   REQUIRE(Eventually([&] {
-    return !testing::SendRawHttp(port, "GET /metrics HTTP/1.1\r\n\r\n", absl::Seconds(1)).ok();
+    auto r =
+        testing::SendRawHttp(port, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n", absl::Seconds(1));
+    return r.ok() && r->status == 503;
   }));
   PWGRID_REQUIRE_OK(client->SendText("still here"));
   CHECK(client->Receive().value().data == "still here");

@@ -39,6 +39,31 @@
 //                           Retry-After: 1
 //   /metrics without an admin token, when admin_authenticator is set
 //                           401 as above
+// pwgrid's operator surface (same port):
+//   /metrics with an Accept naming text/plain;version=0.0.4 or application/openmetrics-text (as
+//   Prometheus's scraper sends it), or /metrics?format=prometheus
+//                           200, the Prometheus text format 0.0.4 of every family of `metrics`
+//   /healthz                200 {"status":"ok"} while the relay serves (liveness)
+//   /readyz                 200 {"status":"ready",…} when a client could be served now or soon:
+//                           the registry answers and a worker of default_browser is registered
+//                           and not draining; else 503 {"status":"not ready","reason":"…"}; 503
+//                           {"status":"draining"} from the moment Stop() is called
+//   /api/v1/status          200, the grid as this relay sees it (JSON; see status_page.md in
+//                           the README): workers, sessions, waiting clients
+//   POST /api/v1/workers/{id}/drain
+//                           202 {"worker":id,"draining":true}: the worker drains and recycles;
+//                           404 unknown worker
+//   DELETE /api/v1/sessions/{id}
+//                           202 {"session":id,"closing":true}: the client gets close frame 1008
+//                           "closed by an operator", the slot is freed; 404 unknown session
+//   the two actions         need a token of actions_authenticator: 401 without a token, 403 with
+//                           a wrong one or when actions_authenticator is null
+//   /ui/                    200, the live status page (HTML, compiled in)
+//   upgrade while stopping  503 {"error":{"code":503,"message":"Server is shutting down"}},
+//                           Retry-After: 5: Stop(grace) keeps the port open until the sessions
+//                           are gone or the grace is over, answering instead of resetting
+//   browser no worker serves (the registry read by the status monitor has none of that type)
+//                           503 at once, the message names the types the grid has
 // Answers other than to an upgrade keep an HTTP/1.1 connection open for the next request unless
 // the client sent Connection: close; error answers to an upgrade close it.
 // A worker that answers the handshake with anything but 101 has its answer passed to the client,
@@ -72,8 +97,10 @@
 #include "pwgrid/clock.h"
 #include "pwgrid/ip_network.h"
 #include "pwgrid/logging.h"
+#include "pwgrid/metrics.h"
 #include "pwgrid/selector.h"
 #include "pwgrid/types.h"
+#include "pwgrid/worker_registry.h"
 
 namespace pwgrid {
 
@@ -130,6 +157,25 @@ struct RelayOptions {
   // the Selector's clock. Socket timeouts (dial, request, linger) are real time.
   Clock* clock = SystemClock();  // must outlive the Relay
 
+  // The operator surface. `metrics`: the families the relay records into and serves at /metrics;
+  // null: the relay keeps its own (see metrics.h to scrape them from a host's registry).
+  // Borrowed, must outlive the Relay.
+  Metrics* metrics = nullptr;
+  // The registry behind the selector: read every status_interval on a thread of the relay's own
+  // (never an I/O thread) for /readyz, /api/v1/status, the grid-wide metric families and the
+  // answer to a browser type no worker serves; and called by POST /api/v1/workers/{id}/drain.
+  // Null: those views show this relay alone and /readyz only says whether it is stopping.
+  // Borrowed, must outlive the Relay.
+  WorkerRegistry* registry = nullptr;
+  SessionLimits limits;  // the selector's, for the free slots the views report
+  absl::Duration status_interval = absl::Seconds(1);  // > 0
+  // Reported by /api/v1/status, and pwgrid_build_info of the relay's own Metrics: "embedded" or
+  // "redis". With `metrics` set, its mode and Playwright version are reported instead.
+  std::string mode = "embedded";
+  // Asked for the operator's actions (drain a worker, close a session); null: they are refused
+  // (403). Borrowed, must outlive the Relay.
+  const Authenticator* actions_authenticator = nullptr;
+
   // 127.0.0.1, port 0, one I/O thread, 2 s select timeout, 2 s dial timeout.
   static RelayOptions ForTesting();
   absl::Status Validate() const;
@@ -159,8 +205,9 @@ class Relay {
   // The bound port once started (useful with port 0), else 0.
   uint16_t port() const;
   RelayStats stats() const;
-  // Stops accepting, lets open sessions finish for up to `grace`, then closes the rest and joins
-  // the I/O threads. Clients still waiting for a worker get 503.
+  // Drains: /readyz turns 503 at once and new upgrades are answered 503 with Retry-After while
+  // open sessions finish, for up to `grace`; then the port closes, the rest are closed and the
+  // I/O threads joined. Clients still waiting for a worker get 503.
   void Stop(absl::Duration grace);
 
  private:

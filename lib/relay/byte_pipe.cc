@@ -60,6 +60,7 @@ void Session::Pump(Pipe& p) {
                    absl::StrCat("Client ", remote_,
                                 " closed the connection without a close frame: ", ec.message()),
                    {{"workerId", lease_.worker().id}});
+        NoteClose("client", 1006);
         Finish();
       } else if (p.to_worker) {
         UpEnded();
@@ -76,12 +77,21 @@ void Session::Pump(Pipe& p) {
     if (track_idle_) last_byte_ = std::chrono::steady_clock::now();
     p.begin = 0;
     p.end = n;
+    // Single writer: a load and a store, no read-modify-write, for the per-session counters.
     if (p.to_worker) {
       up_frames_.Consume(reinterpret_cast<const unsigned char*>(p.buf.get()), n);
       home_->bytes_to_workers.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
+      bytes_to_worker_.store(
+          bytes_to_worker_.load(std::memory_order_relaxed) + static_cast<int64_t>(n),
+          std::memory_order_relaxed);
+      if (closed_by_ == nullptr && up_frames_.close_seen()) NoteClose("client", -1);
     } else {
       down_frames_.Consume(reinterpret_cast<const unsigned char*>(p.buf.get()), n);
       home_->bytes_to_clients.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
+      bytes_to_client_.store(
+          bytes_to_client_.load(std::memory_order_relaxed) + static_cast<int64_t>(n),
+          std::memory_order_relaxed);
+      if (closed_by_ == nullptr && down_frames_.close_seen()) NoteClose("worker", -1);
     }
   }
   auto self = shared_from_this();
@@ -100,6 +110,7 @@ void Session::Await(Pipe& p, tcp::socket& socket, tcp::socket::wait_type what) {
 void Session::UpEnded() {
   if (state_ == State::kFinished) return;
   up_.ended = true;
+  NoteClose("client", up_frames_.close_seen() ? -1 : 1006);
   if (!up_frames_.close_seen()) {
     PWGRID_LOG(shared_->options.logger, LogLevel::kDebug,
                absl::StrCat("Client ", remote_, " closed the connection without a close frame"),
@@ -134,10 +145,12 @@ void Session::DownEnded() {
     PWGRID_LOG(shared_->options.logger, LogLevel::kWarn,
                "Browser server closed the connection without a close frame",
                {{"workerId", lease_.worker().id}});
+    NoteClose("worker", 1011);  // what the client is told
     out_ = ServerCloseFrame(1011, "browser server closed the connection");
     asio::async_write(client_, asio::buffer(out_),
                       [after](const asio::error_code&, size_t) { after(); });
   } else {
+    NoteClose("worker", down_frames_.close_seen() ? -1 : 1006);
     after();
   }
 }
@@ -179,9 +192,9 @@ void Session::WatchSessionLimits() {
     if (ec || self->state_ != State::kRelaying) return;
     const steady_clock::time_point now = steady_clock::now();
     if (max_duration.count() > 0 && now >= self->relaying_since_ + max_duration) {
-      self->EndSession("session maximum duration reached");
+      self->EndSession("session maximum duration reached", "relay");
     } else if (idle_timeout.count() > 0 && now >= self->last_byte_ + idle_timeout) {
-      self->EndSession("session idle timeout");
+      self->EndSession("session idle timeout", "relay");
     } else {
       self->WatchSessionLimits();
     }
@@ -191,10 +204,11 @@ void Session::WatchSessionLimits() {
 // A session limit was reached: the worker's connection is closed (its browser context goes with
 // it), the client gets close frame 1008 with `reason` when the stream is between frames (else a
 // TCP close), and the slot is freed once the client has answered or linger_timeout passed.
-void Session::EndSession(const char* reason) {
+void Session::EndSession(const char* reason, const char* closer) {
   PWGRID_LOG(shared_->options.logger, LogLevel::kInfo,
              absl::StrCat("Closing the session of ", remote_, ": ", reason),
-             {{"workerId", lease_.worker().id}});
+             {{"workerId", lease_.worker().id}, {"sessionId", info_.id}});
+  NoteClose(closer, kPolicyViolation);
   asio::error_code ignored;
   worker_.close(ignored);
   down_.ended = true;
@@ -215,6 +229,14 @@ void Session::EndSession(const char* reason) {
     self->client_.shutdown(tcp::socket::shutdown_send, ignored2);
     self->Linger();
   });
+}
+
+}  // namespace pwgrid::internal
+
+namespace pwgrid::internal {
+
+void Session::CloseByOperator() {
+  if (state_ == State::kRelaying) EndSession("closed by an operator", "operator");
 }
 
 }  // namespace pwgrid::internal

@@ -41,6 +41,7 @@ struct HttpAnswer {
   std::vector<std::string> headers;  // extra "Name: value" lines, without CRLF
   bool keep_alive = false;           // the connection then reads the next request
   bool rejection = false;            // counted in RelayStats::rejected_requests
+  std::string reason;  // of a rejection: a short fixed phrase for logs and metrics labels
 
   // The bytes on the wire.
   std::string Serialize() const;
@@ -50,13 +51,34 @@ struct HttpAnswer {
 // nullopt: it does not parse.
 std::optional<RequestHead> ParseRequestHead(std::string_view head);
 
+// The operator's endpoints whose answer the session completes from the relay's state.
+enum class Endpoint {
+  kNone,          // `answer` is complete
+  kMetrics,       // /metrics: JSON as it is, or the Prometheus text when `prometheus`
+  kReadiness,     // /readyz
+  kStatus,        // GET /api/v1/status
+  kStatusPage,    // /ui/
+  kDrainWorker,   // POST /api/v1/workers/{id}/drain
+  kCloseSession,  // DELETE /api/v1/sessions/{id}
+};
+
 // What to do with a request: answer it, or upgrade it to a session with a worker.
 struct Route {
   std::optional<HttpAnswer> answer;  // set: write it; unset: select a worker for `browser`
   BrowserType browser = BrowserType::kChromium;
   std::string playwright_version;  // from the client's User-Agent, "" when absent
-  bool admin_only = false;  // an operator's endpoint (/metrics): RelayOptions::admin_authenticator
+  // An operator's read-only endpoint (/metrics, /api/v1/status): admin_authenticator.
+  bool admin_only = false;
+  bool action = false;  // an operator's action: actions_authenticator
+  Endpoint endpoint = Endpoint::kNone;
+  bool prometheus = false;  // kMetrics: the client asked for the Prometheus text format
+  std::string id;           // kDrainWorker, kCloseSession: the worker's or the session's, decoded
 };
+
+// True when /metrics is asked for Prometheus's text format: ?format=prometheus, or an Accept
+// with application/openmetrics-text or text/plain with a version parameter (Prometheus's own
+// scraper sends both).
+bool WantsPrometheusText(const RequestHead& request);
 
 // `active_sessions`: what /metrics reports.
 Route RouteRequest(const RequestHead& request, BrowserType default_browser,
@@ -75,6 +97,15 @@ HttpAnswer TooManyConnectionsAnswer();  // 503 "Too many connections", over a co
 HttpAnswer BadRequestAnswer();          // 400 "400 Bad Request\n", malformed or unclean head
 HttpAnswer HeadersTooLargeAnswer();     // 431, the head is over max_request_bytes
 HttpAnswer BrowserServerErrorAnswer();  // 500 "Browser server error", after the last failed dial
+HttpAnswer ShuttingDownAnswer();        // 503 "Server is shutting down", Retry-After: 5
+HttpAnswer ForbiddenAnswer(std::string_view message);         // 403, a rejection
+HttpAnswer BrowserNotServedAnswer(std::string_view message);  // 503 at once, a rejection
+// An error answer to an upgrade request (counted as a rejection, logged with `reason`).
+HttpAnswer Rejection(int status, std::string_view reason, std::string body,
+                     std::vector<std::string> headers, bool keep_alive);
+// application/json answers of the operator's endpoints (not rejections).
+HttpAnswer JsonAnswer(int status, std::string body, bool keep_alive);
+HttpAnswer ErrorAnswer(int status, std::string_view message, bool keep_alive);
 
 // The answer to a failed selection, with the line the relay logs. nullopt: the client left
 // (Cancelled while not stopping), nothing to answer.

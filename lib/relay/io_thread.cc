@@ -60,10 +60,30 @@ int64_t ConnectionLimit(int configured) {
 
 }  // namespace
 
-RelayShared::RelayShared(const RelayOptions& options, Selector* selector)
+RelayShared::RelayShared(const RelayOptions& options, Selector* selector,
+                         std::unique_ptr<Metrics> own)
     : options(options),
       selector(selector),
-      max_connections(ConnectionLimit(options.max_client_connections)) {}
+      own_metrics(std::move(own)),
+      metrics(&(options.metrics != nullptr ? options.metrics : own_metrics.get())->families()),
+      max_connections(ConnectionLimit(options.max_client_connections)) {
+  GridMonitor::Options o;
+  o.interval = options.status_interval;
+  o.limits = options.limits;
+  o.metrics = metrics;
+  o.logger = options.logger;
+  monitor = std::make_unique<GridMonitor>(options.registry, selector, o);
+}
+
+void RelayShared::SyncByteCounters() {
+  if (!byte_totals) return;
+  const auto [to_workers, to_clients] = byte_totals();
+  metrics->SetRelayedBytes(to_workers, to_clients);
+}
+
+std::string RelayShared::MetricsText() const {
+  return (options.metrics != nullptr ? options.metrics : own_metrics.get())->TextExposition();
+}
 
 Admission RelayShared::Admit(const std::string& ip) {
   absl::MutexLock lock(&mu);

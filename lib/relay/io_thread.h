@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +24,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "lib/common/log_util.h"
+#include "lib/relay/grid_monitor.h"
+#include "lib/relay/metric_families.h"
+#include "pwgrid/metrics.h"
 #include "pwgrid/relay.h"
 
 namespace pwgrid::internal {
@@ -73,20 +77,47 @@ struct IoThread {
 // connection limit (kRefuse), or closed at once because too many are being refused (kDrop).
 enum class Admission { kServe, kRefuse, kDrop };
 
+// What the operator views show of a relayed session. Set on the session's thread before the
+// session is listed in RelayShared::relayed, and not changed after: other threads read it.
+struct SessionInfo {
+  std::string id;  // also sent to the worker as X-Pwgrid-Session-Id
+  BrowserType browser = BrowserType::kChromium;
+  std::string client;          // "ip:port"
+  std::string user_agent;      // the client's User-Agent
+  std::string client_version;  // the client's Playwright version, "" when unknown
+  std::string tenant;
+  std::string worker_id;
+  std::string worker_endpoint;
+  absl::Time started;  // the worker's 101
+  absl::Duration queue_wait;
+};
+
 // State shared by the Relay and its sessions; sessions keep it alive while they finish.
 struct RelayShared {
   // Connections being answered 503 at once, beyond which further ones are closed unread.
   static constexpr int64_t kMaxRefusing = 64;
 
-  RelayShared(const RelayOptions& options, Selector* selector);
+  // `own`: the Metrics of the relay's own when options.metrics is null.
+  RelayShared(const RelayOptions& options, Selector* selector, std::unique_ptr<Metrics> own);
 
   // Counts a new client connection from `ip` in (every Admit is paired with one Leave).
   Admission Admit(const std::string& ip);
+  // Brings the metric families' byte counters to the relay's totals (byte_totals).
+  void SyncByteCounters();
+  // Every family of the Metrics the relay records into, in the Prometheus text format.
+  std::string MetricsText() const;
   void Leave(const std::string& ip, Admission admission);
   int64_t connections() const;
 
   const RelayOptions options;
   Selector* const selector;
+  const absl::Time started = absl::Now();
+  std::unique_ptr<Metrics> own_metrics;  // when options.metrics is null
+  MetricFamilies* metrics = nullptr;     // never null
+  std::unique_ptr<GridMonitor> monitor;  // started by Relay::Start
+  // The bytes relayed so far, to workers and to clients (every I/O thread's); set by the Relay
+  // before it starts.
+  std::function<std::pair<int64_t, int64_t>()> byte_totals;
   const int64_t max_connections;  // options.max_client_connections, or sized from the file limit
   std::atomic<bool> stopping{false};
   std::atomic<int64_t> active{0};
@@ -94,6 +125,8 @@ struct RelayShared {
   std::atomic<int64_t> rejected{0};
   mutable absl::Mutex mu;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions ABSL_GUARDED_BY(mu);
+  // Relayed sessions by SessionInfo::id (the operator views, DELETE /api/v1/sessions/{id}).
+  absl::flat_hash_map<std::string, std::weak_ptr<Session>> relayed ABSL_GUARDED_BY(mu);
   int64_t serving ABSL_GUARDED_BY(mu) = 0;   // admitted connections open now
   int64_t refusing ABSL_GUARDED_BY(mu) = 0;  // connections being answered 503
   absl::flat_hash_map<std::string, int64_t> per_address ABSL_GUARDED_BY(mu);  // admitted ones

@@ -78,6 +78,12 @@ absl::Status RelayOptions::Validate() const {
     return absl::InvalidArgumentError(
         "session_idle_timeout and session_max_duration must not be negative");
   }
+  if (status_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("status_interval must be positive");
+  }
+  if (limits.max_concurrent < 1 || limits.max_lifetime < 1) {
+    return absl::InvalidArgumentError("limits must be at least 1");
+  }
   if (logger == nullptr) return absl::InvalidArgumentError("RelayOptions.logger is null");
   if (clock == nullptr) return absl::InvalidArgumentError("RelayOptions.clock is null");
   asio::error_code ec;
@@ -88,13 +94,19 @@ absl::Status RelayOptions::Validate() const {
 
 class Relay::Impl {
  public:
-  Impl(const RelayOptions& options, Selector* selector)
-      : shared_(std::make_shared<RelayShared>(options, selector)) {
+  Impl(const RelayOptions& options, Selector* selector, std::unique_ptr<Metrics> own_metrics)
+      : shared_(std::make_shared<RelayShared>(options, selector, std::move(own_metrics))) {
     for (int i = 0; i < options.io_threads; ++i) {
       threads_.push_back(std::make_unique<IoThread>(options.buffer_bytes));
       threads_.back()->acceptor.emplace(threads_.back()->io);
       threads_.back()->accept_retry.emplace(threads_.back()->io);
     }
+    // The threads outlive the monitor, which Stop() joins before they go.
+    shared_->byte_totals = [this] {
+      const RelayStats s = stats();
+      return std::make_pair(s.bytes_to_workers, s.bytes_to_clients);
+    };
+    shared_->monitor->SetTick([this] { shared_->SyncByteCounters(); });
   }
 
   ~Impl() { Stop(absl::ZeroDuration()); }
@@ -138,6 +150,7 @@ class Relay::Impl {
                                                  shared_->options.port, ": ", ec.message()));
     }
     port_ = listener.local_endpoint(ec).port();
+    shared_->monitor->Start();  // reads the registry once before the first client is served
     for (auto& t : threads_) DoAccept(t.get());
     for (auto& t : threads_) {
       work_.push_back(asio::make_work_guard(t->io));
@@ -174,7 +187,12 @@ class Relay::Impl {
       }
       state_ = State::kStopping;
     }
+    // Draining: /readyz says so at once and new upgrades are answered 503 (Retry-After) while
+    // the port stays open, so a load balancer moves clients elsewhere before it closes.
     shared_->stopping.store(true);
+    ForEachSession([](const std::shared_ptr<Session>& s) { s->CancelWaiting(); });
+    const absl::Time deadline = absl::Now() + grace;
+    while (shared_->active.load() > 0 && absl::Now() < deadline) absl::SleepFor(kStopPollInterval);
     for (auto& t : threads_) {
       asio::post(t->io, [t = t.get()] {
         asio::error_code ignored;
@@ -182,9 +200,7 @@ class Relay::Impl {
         t->accept_retry->cancel();
       });
     }
-    ForEachSession([](const std::shared_ptr<Session>& s) { s->CancelWaiting(); });
-    const absl::Time deadline = absl::Now() + grace;
-    while (shared_->active.load() > 0 && absl::Now() < deadline) absl::SleepFor(kStopPollInterval);
+    shared_->monitor->Stop();
     ForEachSession([](const std::shared_ptr<Session>& s) { s->ForceClose(); });
     work_.clear();
     // Sessions end as their cancelled operations complete; bound the wait all the same.
@@ -212,7 +228,7 @@ class Relay::Impl {
   // backlog is empty, then waits for the listening socket to become readable again.
   void DoAccept(IoThread* t) {
     t->acceptor->async_wait(tcp::acceptor::wait_read, [this, t](const asio::error_code& ec) {
-      if (ec || !t->acceptor->is_open() || shared_->stopping.load()) return;
+      if (ec || !t->acceptor->is_open()) return;
       for (int i = 0; i < kAcceptsPerWake; ++i) {
         sockaddr_storage addr{};
         socklen_t len = sizeof(addr);
@@ -237,6 +253,7 @@ class Relay::Impl {
         const Admission admission = shared_->Admit(peer.address().to_string());
         if (admission == Admission::kDrop) {  // too many are being refused already
           shared_->rejected.fetch_add(1, std::memory_order_relaxed);
+          shared_->metrics->Rejected(503, "too many connections, dropped");
           ::close(fd);
           continue;
         }
@@ -292,7 +309,14 @@ absl::StatusOr<std::unique_ptr<Relay>> Relay::Create(const RelayOptions& options
                                                      Selector* selector) {
   if (selector == nullptr) return absl::InvalidArgumentError("selector is null");
   PWGRID_RETURN_IF_ERROR(options.Validate());
-  return std::unique_ptr<Relay>(new Relay(std::make_unique<Impl>(options, selector)));
+  std::unique_ptr<Metrics> own_metrics;
+  if (options.metrics == nullptr) {
+    MetricsOptions m;
+    m.mode = options.mode;
+    PWGRID_ASSIGN_OR_RETURN(own_metrics, Metrics::Create(m));
+  }
+  return std::unique_ptr<Relay>(
+      new Relay(std::make_unique<Impl>(options, selector, std::move(own_metrics))));
 }
 
 Relay::Relay(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

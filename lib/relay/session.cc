@@ -10,6 +10,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "lib/common/json_util.h"
+#include "lib/relay/operator_api.h"
 
 namespace pwgrid::internal {
 
@@ -83,10 +86,12 @@ void Session::OnRequest(const asio::error_code& ec, size_t n) {
   HandleRequest(*request);
 }
 
-// Asks `auth` about the request's token. False: the client has been answered (401, or 500 when
-// the authenticator failed).
-bool Session::Authenticate(const Authenticator& auth, const RequestHead& request) {
-  absl::StatusOr<Tenant> tenant = auth.Authenticate({RequestToken(request), remote_ip_});
+// Asks `auth` about the request's token. False: the client has been answered (401; 403 for a
+// wrong token when `forbid_wrong_token`; 500 when the authenticator failed).
+bool Session::Authenticate(const Authenticator& auth, const RequestHead& request,
+                           bool forbid_wrong_token) {
+  const std::string token = RequestToken(request);
+  absl::StatusOr<Tenant> tenant = auth.Authenticate({token, remote_ip_});
   if (tenant.ok()) {
     tenant_ = *std::move(tenant);
     return true;
@@ -96,7 +101,13 @@ bool Session::Authenticate(const Authenticator& auth, const RequestHead& request
              absl::StrCat("Connection from ", remote_, " rejected. ",
                           refused ? "Not authorized" : "Authenticator failed: ",
                           refused ? "" : tenant.status().ToString()));
-  Answer(refused ? UnauthorizedAnswer() : BrowserServerErrorAnswer());
+  if (!refused) {
+    Answer(BrowserServerErrorAnswer());
+  } else if (forbid_wrong_token && !token.empty()) {
+    Answer(ForbiddenAnswer("Forbidden"));
+  } else {
+    Answer(UnauthorizedAnswer());
+  }
   return false;
 }
 
@@ -108,27 +119,157 @@ void Session::HandleRequest(const RequestHead& request) {
     return;
   }
   Route route = RouteRequest(request, shared_->options.default_browser, shared_->active.load());
-  if (route.answer) {
-    if (route.admin_only && shared_->options.admin_authenticator != nullptr &&
-        !Authenticate(*shared_->options.admin_authenticator, request)) {
+  if (!route.answer) {
+    HandleUpgrade(request, std::move(route));
+    return;
+  }
+  if (route.admin_only && shared_->options.admin_authenticator != nullptr &&
+      !Authenticate(*shared_->options.admin_authenticator, request)) {
+    return;
+  }
+  if (route.action) {
+    const Authenticator* auth = shared_->options.actions_authenticator;
+    if (auth == nullptr) {
+      PWGRID_LOG(shared_->options.logger, LogLevel::kWarn,
+                 absl::StrCat("Admin action from ", remote_,
+                              " refused: no admin token is configured (ADMIN_TOKENS)"));
+      Answer(ForbiddenAnswer("Admin actions are disabled: no admin token is configured"));
       return;
     }
+    if (!Authenticate(*auth, request, /*forbid_wrong_token=*/true)) return;
+  }
+  if (route.endpoint == Endpoint::kNone) {
     Answer(*route.answer);
+    return;
+  }
+  AnswerOperator(request, route);
+}
+
+// An upgrade: a worker is selected for it unless the relay is draining or no worker serves its
+// browser type at all.
+void Session::HandleUpgrade(const RequestHead& request, Route route) {
+  if (shared_->stopping.load()) {
+    PWGRID_LOG(shared_->options.logger, LogLevel::kWarn,
+               absl::StrCat("Connection from ", remote_, " rejected. The server is shutting down"));
+    Answer(ShuttingDownAnswer());
     return;
   }
   if (const Authenticator* auth = shared_->options.authenticator) {
     if (!Authenticate(*auth, request)) return;
   }
+  request_at_ = std::chrono::steady_clock::now();
   forward_headers_ = ForwardedHeaders(request.headers);
+  info_.user_agent = std::string(request.Header("User-Agent"));
+  info_.client = remote_;
+  info_.tenant = tenant_.name;
+  info_.browser = route.browser;
+  info_.client_version = route.playwright_version;
   request_ =
       SelectRequest{route.browser, shared_->options.clock->Now() + shared_->options.select_timeout,
                     std::move(route.playwright_version), tenant_.name, tenant_.max_sessions};
-  Acquire();
+  if (!UnservedBrowserMessage(*shared_->monitor->view(), route.browser)) {
+    Acquire();
+    return;
+  }
+  // The last read of the registry has no worker of this type: read it again before answering
+  // (a worker may have registered since), on the monitor's thread.
+  state_ = State::kWaitingForWorker;
+  auto self = shared_from_this();
+  const uint64_t attempt = ++acquire_attempt_;
+  shared_->monitor->RefreshThen([self, attempt](std::shared_ptr<const GridView> view) {
+    asio::post(self->client_.get_executor(), [self, attempt, view] {
+      if (self->state_ != State::kWaitingForWorker || attempt != self->acquire_attempt_) return;
+      std::optional<std::string> unserved = UnservedBrowserMessage(*view, self->request_.browser);
+      if (!unserved) {
+        self->Acquire();
+        return;
+      }
+      PWGRID_LOG(self->shared_->options.logger, LogLevel::kWarn,
+                 absl::StrCat("Connection from ", self->remote_, " rejected. ", *unserved));
+      self->Answer(BrowserNotServedAnswer(*unserved));
+    });
+  });
+}
+
+// The operator endpoints answered from the relay's state (operator_api.h).
+void Session::AnswerOperator(const RequestHead& request, const Route& route) {
+  HttpAnswer answer = *route.answer;
+  const bool keep_alive = answer.keep_alive;
+  switch (route.endpoint) {
+    case Endpoint::kMetrics:
+      if (route.prometheus) {
+        shared_->SyncByteCounters();
+        answer.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        answer.body = shared_->MetricsText();
+      }
+      break;
+    case Endpoint::kReadiness: answer = ReadinessAnswer(*shared_, keep_alive); break;
+    case Endpoint::kStatus: answer.body = StatusJson(*shared_); break;
+    case Endpoint::kStatusPage: answer.body = std::string(StatusPageHtml()); break;
+    case Endpoint::kCloseSession: {
+      std::shared_ptr<Session> target;
+      {
+        absl::MutexLock lock(&shared_->mu);
+        auto it = shared_->relayed.find(route.id);
+        if (it != shared_->relayed.end()) target = it->second.lock();
+      }
+      if (target == nullptr) {
+        answer =
+            ErrorAnswer(404, absl::StrCat("No session ", route.id, " on this proxy"), keep_alive);
+        break;
+      }
+      PWGRID_LOG(shared_->options.logger, LogLevel::kInfo,
+                 absl::StrCat("Closing session ", route.id, " at the request of ", remote_),
+                 {{"sessionId", route.id}, {"admin", tenant_.name}});
+      asio::post(target->executor(), [target] { target->CloseByOperator(); });
+      answer.body =
+          absl::StrCat("{\"session\":\"", GoJsonEscape(route.id), "\",\"closing\":true}\n");
+      break;
+    }
+    case Endpoint::kDrainWorker: {
+      if (shared_->options.registry == nullptr) {
+        answer = ErrorAnswer(503, "This relay has no worker registry", keep_alive);
+        break;
+      }
+      state_ = State::kAnswering;
+      auto self = shared_from_this();
+      const std::string admin = tenant_.name;
+      shared_->monitor->Post([self, id = route.id, answer, admin](WorkerRegistry& r) mutable {
+        absl::StatusOr<bool> requested = r.RequestShutdown(id);
+        if (requested.ok()) {
+          PWGRID_LOG(self->shared_->options.logger, LogLevel::kInfo,
+                     absl::StrCat("Draining worker ", id, " at the request of ", self->remote_),
+                     {{"workerId", id}, {"admin", admin}});
+          answer.body = absl::StrCat(
+              "{\"worker\":\"", GoJsonEscape(id),
+              "\",\"draining\":true,\"alreadyRequested\":", *requested ? "false" : "true", "}\n");
+        } else if (absl::IsNotFound(requested.status())) {
+          answer = ErrorAnswer(404, absl::StrCat("No worker ", id), answer.keep_alive);
+        } else {
+          answer = ErrorAnswer(503, std::string(requested.status().message()), answer.keep_alive);
+        }
+        asio::post(self->client_.get_executor(), [self, answer] {
+          if (self->state_ == State::kAnswering) self->Answer(answer);
+        });
+      });
+      return;
+    }
+    case Endpoint::kNone: break;
+  }
+  (void)request;
+  Answer(answer);
 }
 
 void Session::Answer(const HttpAnswer& answer) {
   state_ = State::kAnswering;
-  if (answer.rejection) shared_->rejected.fetch_add(1, std::memory_order_relaxed);
+  if (answer.rejection) {
+    shared_->rejected.fetch_add(1, std::memory_order_relaxed);
+    shared_->metrics->Rejected(answer.status, answer.reason);
+    PWGRID_LOG(
+        shared_->options.logger, LogLevel::kInfo,
+        absl::StrCat("Request from ", remote_, " answered ", answer.status, ": ", answer.reason),
+        {{"status", absl::StrCat(answer.status)}, {"reason", answer.reason}, {"client", remote_}});
+  }
   out_ = answer.Serialize();
   auto self = shared_from_this();
   const bool keep_alive = answer.keep_alive;
@@ -224,6 +365,10 @@ void Session::OnLease(absl::StatusOr<Lease> result, bool queued) {
   }
   lease_ = std::move(*result);
   state_ = State::kDialing;
+  if (!leased_) {
+    leased_ = true;
+    leased_at_ = std::chrono::steady_clock::now();
+  }
   // A queued client may have left just now, before its watch saw it: no worker session for it.
   if (!client_.is_open() || (queued && !ReadEarlyBytes())) {
     lease_.Release();
@@ -248,11 +393,67 @@ void Session::Finish() {
   home_->GiveBuffer(std::move(down_.buf));
   if (established) {
     shared_->active.fetch_sub(1, std::memory_order_relaxed);
+    {
+      absl::MutexLock lock(&shared_->mu);
+      shared_->relayed.erase(info_.id);
+    }
+    if (closed_by_ == nullptr) NoteClose(shared_->stopping.load() ? "shutdown" : "relay", 1006);
+    LogSessionEnd();
     PWGRID_LOG(
         shared_->options.logger, LogLevel::kDebug,
         absl::StrCat("Proxy connection closed (", remote_, " <-> ", lease_.worker().endpoint, ")"));
   }
   lease_.Release();
+}
+
+void Session::NoteClose(const char* closer, int code) {
+  if (closed_by_ != nullptr) return;
+  closed_by_ = closer;
+  close_code_ = code;
+}
+
+void Session::LogSessionStart() {
+  using std::chrono::duration_cast;
+  using std::chrono::microseconds;
+  const double connect_s = duration_cast<microseconds>(relaying_since_ - request_at_).count() / 1e6;
+  const double wait_s = duration_cast<microseconds>(leased_at_ - request_at_).count() / 1e6;
+  shared_->metrics->SessionStarted(info_.browser, connect_s, wait_s);
+  PWGRID_LOG(shared_->options.logger, LogLevel::kInfo,
+             absl::StrCat("New connection from ", remote_),
+             {{"sessionId", info_.id},
+              {"client", remote_},
+              {"browser", std::string(ToString(info_.browser))},
+              {"workerId", info_.worker_id},
+              {"clientVersion", info_.client_version},
+              {"queueWaitMs", absl::StrFormat("%.1f", wait_s * 1e3)},
+              {"connectMs", absl::StrFormat("%.1f", connect_s * 1e3)}});
+}
+
+void Session::LogSessionEnd() {
+  if (close_code_ == -1) {  // a close frame: its code, once it had fully arrived
+    const FrameTracker& t = std::string_view(closed_by_) == "client" ? up_frames_ : down_frames_;
+    close_code_ = t.close_code() == -1 ? 1006 : t.close_code();
+  }
+  using std::chrono::duration_cast;
+  using std::chrono::microseconds;
+  const double duration_s =
+      duration_cast<microseconds>(std::chrono::steady_clock::now() - relaying_since_).count() / 1e6;
+  shared_->metrics->SessionEnded(info_.browser, duration_s);
+  PWGRID_LOG(
+      shared_->options.logger, LogLevel::kInfo,
+      absl::StrCat("Session of ", remote_, " ended: closed by ", closed_by_, " (", close_code_,
+                   ")"),
+      {{"sessionId", info_.id},
+       {"client", remote_},
+       {"browser", std::string(ToString(info_.browser))},
+       {"workerId", info_.worker_id},
+       {"clientVersion", info_.client_version},
+       {"queueWaitMs", absl::StrFormat("%.1f", absl::ToDoubleMilliseconds(info_.queue_wait))},
+       {"durationMs", absl::StrFormat("%.1f", duration_s * 1e3)},
+       {"bytesToWorker", absl::StrCat(bytes_to_worker())},
+       {"bytesToClient", absl::StrCat(bytes_to_client())},
+       {"closedBy", closed_by_},
+       {"closeCode", absl::StrCat(close_code_)}});
 }
 
 }  // namespace pwgrid::internal

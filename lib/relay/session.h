@@ -24,6 +24,8 @@
 #include "lib/common/internal.h"
 
 #include <asio.hpp>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -63,7 +65,15 @@ class Session : public std::enable_shared_from_this<Session> {
   // From Relay::Stop, on the session's thread: a queued client gets its 503.
   void CancelWaiting();
   void ForceClose() { Finish(); }
+  // DELETE /api/v1/sessions/{id}, posted to the session's thread: close frame 1008.
+  void CloseByOperator();
   asio::any_io_executor executor() { return client_.get_executor(); }
+
+  // What the operator views show; set before the session is listed in RelayShared::relayed, read
+  // from any thread after.
+  const SessionInfo& info() const { return info_; }
+  int64_t bytes_to_worker() const { return bytes_to_worker_.load(std::memory_order_relaxed); }
+  int64_t bytes_to_client() const { return bytes_to_client_.load(std::memory_order_relaxed); }
 
   // Bounds of what the relay reads for a worker's handshake answer.
   static constexpr size_t kMaxWorkerHeadBytes = 64 * 1024;  // up to the empty line
@@ -91,7 +101,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadRequest();
   void OnRequest(const asio::error_code& ec, size_t n);
   void HandleRequest(const RequestHead& request);
-  bool Authenticate(const Authenticator& auth, const RequestHead& request);
+  void HandleUpgrade(const RequestHead& request, Route route);
+  void AnswerOperator(const RequestHead& request, const Route& route);
+  bool Authenticate(const Authenticator& auth, const RequestHead& request,
+                    bool forbid_wrong_token = false);
   void Answer(const HttpAnswer& answer);
   void CloseGracefully();
   void Acquire();
@@ -110,6 +123,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void FailDial(const std::string& why);
   void OnWorkerResponse(const asio::error_code& ec, size_t n);
   void StartRelaying(size_t head_len);
+  void AnnounceSession();
   void ForwardWorkerRefusal(size_t head_len, BodyFraming framing);
   void ReadRefusal(size_t head_len, BodyFraming framing);
   void SendRefusal();
@@ -121,7 +135,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void DownEnded();
   void Linger();
   void WatchSessionLimits();
-  void EndSession(const char* reason);
+  // `closer`: who ended it, for the end-of-session log line ("relay", "operator").
+  void EndSession(const char* reason, const char* closer);
+  // The first side seen to close, with its close code (1006: none, the connection dropped).
+  void NoteClose(const char* closer, int code);
+  void LogSessionStart();
+  void LogSessionEnd();
 
   std::shared_ptr<RelayShared> shared_;
   IoThread* const home_;  // outlives the session's handlers
@@ -153,6 +172,14 @@ class Session : public std::enable_shared_from_this<Session> {
   Pipe down_{&worker_, &client_, /*to_worker=*/false, nullptr, 0, 0, false};
   FrameTracker down_frames_;
   FrameTracker up_frames_;  // only to tell whether the client sent a close frame
+  SessionInfo info_;
+  std::atomic<int64_t> bytes_to_worker_{0};  // written only on the session's thread
+  std::atomic<int64_t> bytes_to_client_{0};
+  std::chrono::steady_clock::time_point request_at_;  // the upgrade request was read
+  std::chrono::steady_clock::time_point leased_at_;   // the first lease (end of the queue wait)
+  bool leased_ = false;
+  const char* closed_by_ = nullptr;  // "client", "worker", "relay", "operator", "shutdown"
+  int close_code_ = -1;
 };
 
 // Runs `on_expiry` after `d` unless the timer is re-armed or cancelled first.

@@ -107,7 +107,8 @@ void Session::OnWorkerConnected(const asio::error_code& ec) {
     return;
   }
   SetPeerTimeout(worker_, shared_->options.peer_timeout);
-  out_ = BuildWorkerRequest(endpoint_, forward_headers_, remote_ip_);
+  if (info_.id.empty()) info_.id = NewUuid();
+  out_ = BuildWorkerRequest(endpoint_, forward_headers_, remote_ip_, info_.id);
   auto self = shared_from_this();
   asio::async_write(worker_, asio::buffer(out_), [self](const asio::error_code& e, size_t) {
     if (self->state_ != State::kDialing) return;
@@ -127,6 +128,7 @@ void Session::OnWorkerConnected(const asio::error_code& ec) {
 void Session::FailDial(const std::string& why) {
   timer_.cancel();
   const std::string worker_id = lease_.worker().id;
+  shared_->metrics->DialFailed();
   lease_.ReleaseWorkerUnreachable();  // never committed: both counters are rolled back
   asio::error_code ignored;
   worker_.close(ignored);
@@ -164,6 +166,7 @@ void Session::OnWorkerResponse(const asio::error_code& ec, size_t n) {
         {{"workerId", lease_.worker().id}});
     lease_.Release();
     shared_->rejected.fetch_add(1, std::memory_order_relaxed);
+    shared_->metrics->Rejected(answer.status, "worker refused");
     ForwardWorkerRefusal(n, answer.framing);
     return;
   }
@@ -179,8 +182,16 @@ void Session::StartRelaying(size_t head_len) {
   WatchSessionLimits();
   shared_->active.fetch_add(1, std::memory_order_relaxed);
   shared_->total.fetch_add(1, std::memory_order_relaxed);
-  PWGRID_LOG(shared_->options.logger, LogLevel::kInfo,
-             absl::StrCat("New connection from ", remote_), {{"workerId", lease_.worker().id}});
+  info_.worker_id = lease_.worker().id;
+  info_.worker_endpoint = lease_.worker().endpoint;
+  info_.started = absl::Now();
+  info_.queue_wait = absl::FromChrono(leased_at_ - request_at_);
+  {
+    absl::MutexLock lock(&shared_->mu);
+    shared_->relayed.emplace(info_.id, weak_from_this());
+  }
+  LogSessionStart();
+  AnnounceSession();
   PWGRID_LOG(shared_->options.logger, LogLevel::kDebug,
              absl::StrCat("Proxy connection established (", remote_, " <-> ",
                           lease_.worker().endpoint, ")"));
@@ -189,6 +200,9 @@ void Session::StartRelaying(size_t head_len) {
                        worker_head_.size() - head_len);
   home_->bytes_to_clients.fetch_add(static_cast<int64_t>(worker_head_.size() - head_len),
                                     std::memory_order_relaxed);
+  bytes_to_client_.store(static_cast<int64_t>(worker_head_.size() - head_len),
+                         std::memory_order_relaxed);
+  if (down_frames_.close_seen()) NoteClose("worker", down_frames_.close_code());
   auto self = shared_from_this();
   asio::async_write(client_, asio::buffer(worker_head_), [self](const asio::error_code& e, size_t) {
     std::string().swap(self->worker_head_);
@@ -202,6 +216,11 @@ void Session::StartRelaying(size_t head_len) {
     } else {  // the client sent frames before the 101: pass them on first
       self->up_frames_.Consume(reinterpret_cast<const unsigned char*>(self->in_.data()),
                                self->in_.size());
+      self->bytes_to_worker_.store(static_cast<int64_t>(self->in_.size()),
+                                   std::memory_order_relaxed);
+      if (self->up_frames_.close_seen()) {
+        self->NoteClose("client", self->up_frames_.close_code());
+      }
       asio::async_write(self->worker_, asio::buffer(self->in_),
                         [self](const asio::error_code& e2, size_t) {
                           std::string().swap(self->in_);
@@ -213,6 +232,27 @@ void Session::StartRelaying(size_t head_len) {
                         });
     }
   });
+}
+
+// Stores the session with its lease when the registry keeps sessions (Redis), so that every
+// proxy's status view lists it; on the monitor's thread, as the registry may block.
+void Session::AnnounceSession() {
+  GridMonitor& monitor = *shared_->monitor;
+  if (monitor.registry() == nullptr || !monitor.view()->keeps_sessions) return;
+  GridSession g{info_.id,
+                monitor.name(),
+                info_.browser,
+                info_.worker_id,
+                info_.client,
+                info_.user_agent,
+                info_.client_version,
+                info_.tenant,
+                absl::ToUnixMillis(info_.started)};
+  monitor.Post(
+      [reservation = lease_.reservation(), g = std::move(g)](WorkerRegistry& registry) {
+        (void)registry.AnnounceSession(reservation, g);  // the view lacks it until it works
+      },
+      /*refresh=*/false);
 }
 
 // Passes a worker's non-101 answer (e.g. Playwright's 428 for a version mismatch) to the client

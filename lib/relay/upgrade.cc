@@ -52,6 +52,7 @@ bool IsDroppedRequestHeader(std::string_view lower_name) {
       "authorization",
       "cookie",
       "x-forwarded-for",
+      "x-pwgrid-session-id",  // the relay writes its own
   };
   return std::find(std::begin(kDropped), std::end(kDropped), lower_name) != std::end(kDropped);
 }
@@ -65,13 +66,14 @@ HeaderList ForwardedHeaders(const HeaderList& client_headers) {
 }
 
 std::string BuildWorkerRequest(const WsEndpoint& worker, const HeaderList& forwarded,
-                               const std::string& client_ip) {
+                               const std::string& client_ip, const std::string& session_id) {
   const bool v6 = worker.host.find(':') != std::string::npos;
   const std::string host = v6 ? absl::StrCat("[", worker.host, "]") : worker.host;
   std::string out = absl::StrCat("GET ", worker.path, " HTTP/1.1\r\nHost: ", host, ":", worker.port,
                                  "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
   for (const auto& [name, value] : forwarded) absl::StrAppend(&out, name, ": ", value, "\r\n");
   if (!client_ip.empty()) absl::StrAppend(&out, "X-Forwarded-For: ", client_ip, "\r\n");
+  if (!session_id.empty()) absl::StrAppend(&out, "X-Pwgrid-Session-Id: ", session_id, "\r\n");
   out += "\r\n";
   return out;
 }

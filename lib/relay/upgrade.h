@@ -20,19 +20,21 @@ namespace pwgrid::internal {
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 // Headers that are not forwarded to the worker: hop-by-hop headers, the handshake headers the
-// relay rewrites, and credentials meant for the grid (authorization, cookie). X-Forwarded-For is
-// dropped too: the relay writes its own.
+// relay rewrites, and credentials meant for the grid (authorization, cookie). X-Forwarded-For and
+// X-Pwgrid-Session-Id are dropped too: the relay writes its own.
 bool IsDroppedRequestHeader(std::string_view lower_name);
 
 // The client's headers that go on to the worker, in their order.
 HeaderList ForwardedHeaders(const HeaderList& client_headers);
 
 // The upgrade request for `worker`: GET <path>, Host rewritten to the worker, Upgrade and
-// Connection, then `forwarded` as they are, then X-Forwarded-For: `client_ip` (when not empty).
+// Connection, then `forwarded` as they are, then X-Forwarded-For: `client_ip` and
+// X-Pwgrid-Session-Id: `session_id` (each when not empty; a client's own are dropped), so that
+// the worker's log can be joined with the relay's.
 // The client's Sec-WebSocket-* headers are among `forwarded`, so the worker's answer fits the
 // client's handshake.
 std::string BuildWorkerRequest(const WsEndpoint& worker, const HeaderList& forwarded,
-                               const std::string& client_ip);
+                               const std::string& client_ip, const std::string& session_id = "");
 
 // How the body of an HTTP response head is delimited (RFC 9112 section 6.3, for responses to a
 // GET): no body (1xx, 204, 304), Content-Length, chunked, or until the connection closes.

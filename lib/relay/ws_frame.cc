@@ -8,6 +8,13 @@ namespace pwgrid::internal {
 void FrameTracker::Consume(const unsigned char* data, size_t n) {
   size_t i = 0;
   while (i < n) {
+    if (remaining_ > 0 && code_bytes_read_ < code_bytes_wanted_) {  // the close frame's code
+      code_[code_bytes_read_] = data[i++] ^ mask_[code_bytes_read_ % 4];
+      ++code_bytes_read_;
+      --remaining_;
+      if (code_bytes_read_ == 2) close_code_ = (code_[0] << 8) | code_[1];
+      continue;
+    }
     if (remaining_ > 0) {
       const size_t skip = static_cast<size_t>(std::min<unsigned long long>(remaining_, n - i));
       remaining_ -= skip;
@@ -28,7 +35,16 @@ void FrameTracker::Consume(const unsigned char* data, size_t n) {
     }
     const unsigned opcode = header_[0] & 0x0f;
     const bool fin = (header_[0] & 0x80) != 0;
-    if (opcode == 8) close_seen_ = true;
+    if (opcode == 8 && !close_seen_) {
+      close_seen_ = true;
+      const bool masked = (header_[1] & 0x80) != 0;
+      for (int k = 0; k < 4; ++k) mask_[k] = masked ? header_[need - 4 + k] : 0;
+      if (payload >= 2) {
+        code_bytes_wanted_ = 2;
+      } else {
+        close_code_ = 1005;  // no status code
+      }
+    }
     if (fin && opcode < 8) ++messages_;
     remaining_ = payload;
     header_len_ = 0;

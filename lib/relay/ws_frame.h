@@ -22,6 +22,9 @@ class FrameTracker {
   bool close_seen() const { return close_seen_; }
   // Messages (final frames of data messages) seen so far.
   long long messages() const { return messages_; }
+  // The status code of the first close frame (unmasked when the frame is masked): 1005 when it
+  // has none, -1 while no close frame has started or its code has not fully arrived.
+  int close_code() const { return close_code_; }
 
  private:
   unsigned char header_[14] = {};
@@ -29,6 +32,12 @@ class FrameTracker {
   unsigned long long remaining_ = 0;
   bool close_seen_ = false;
   long long messages_ = 0;
+  int close_code_ = -1;
+  // The first close frame's code as its payload passes: bytes still to read, and its mask.
+  int code_bytes_wanted_ = 0;
+  int code_bytes_read_ = 0;
+  unsigned char mask_[4] = {};
+  unsigned char code_[2] = {};
 };
 
 // An unmasked close frame (as a server sends it) with `code` and a short `reason`.
