@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential pkg-config cmake meson ninja-build libasio-dev libwebsocketpp-dev
           libhiredis-dev libabsl-dev doctest-dev redis-server chromium nodejs npm python3
-          nginx-light clang clang-format)  # nginx: the benchmarks' reference (bench/run.py, smoke
-          # test in CI); clang: -Wthread-safety and the format check (scripts/ci)
+          nginx-light clang clang-format prometheus-cpp-dev prometheus systemd)
+          # nginx: the benchmarks' reference (bench/run.py, smoke test in CI); clang:
+          # -Wthread-safety and the format check (scripts/ci); prometheus: the scraper the
+          # operations test starts (and promtool); systemd: systemd-analyze verify of deploy/
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

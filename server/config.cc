@@ -143,6 +143,10 @@ const SettingsTable<ServerConfig>& Table() {
                 c.worker_select_timeout_s = static_cast<int>(*n);
                 return absl::OkStatus();
               }},
+          IntSetting("QUEUE_TIMEOUT",
+                     "seconds a client waits for a free worker, overriding WORKER_SELECT_TIMEOUT "
+                     "and its 12 s cap (pwgrid; 1..86400)",
+                     "(WORKER_SELECT_TIMEOUT)", 1, 86400, &ServerConfig::queue_timeout_s),
           ServerSetting{"DEFAULT_BROWSER_TYPE",
                         "browser when ?browser= is absent: chromium, firefox, webkit", "chromium",
                         [](const std::string& v, ServerConfig& c) {
@@ -221,10 +225,12 @@ const SettingsTable<ServerConfig>& Table() {
                           return absl::OkStatus();
                         }},
           TokensSetting("ADMIN_TOKENS",
-                        "tokens of the operator's endpoints (with PROTECT_METRICS: /metrics), "
-                        "comma-separated, each \"token\" or \"name:token\"",
+                        "tokens of the operator's actions (POST /api/v1/workers/{id}/drain, "
+                        "DELETE /api/v1/sessions/{id}) and, with PROTECT_METRICS, of /metrics "
+                        "and /api/v1/status; comma-separated, each \"token\" or \"name:token\"",
                         "(none)", &ServerConfig::admin_tokens),
-          BoolSetting("PROTECT_METRICS", "true: /metrics needs an admin token (ADMIN_TOKENS)",
+          BoolSetting("PROTECT_METRICS",
+                      "true: /metrics and /api/v1/status need an admin token (ADMIN_TOKENS)",
                       "false", &ServerConfig::protect_metrics),
           IntSetting("MAX_CLIENT_CONNECTIONS",
                      "client connections open at once; over it a client gets 503 "
@@ -287,14 +293,12 @@ const SettingsTable<ServerConfig>& Table() {
 
 std::string HelpText() {
   return Table().HelpText(
-             "pwgrid-server: a Playwright grid endpoint (ws://host:port/?browser=chromium)\n\n"
-             "Every setting is an environment variable; the flag of the same name overrides "
-             "it.\n\n",
-             [](const ServerSetting& s) {
-               return absl::StrCat(SettingsTable<ServerConfig>::FlagName(s.env), "=VALUE  (", s.env,
-                                   ")");
-             }) +
-         "  --help\n      this text\n  --version\n      the version, then exit\n";
+      "pwgrid-server: a Playwright grid endpoint (ws://host:port/?browser=chromium)\n\n"
+      "Every setting is an environment variable; the flag of the same name overrides "
+      "it.\n\n",
+      [](const ServerSetting& s) {
+        return absl::StrCat(SettingsTable<ServerConfig>::FlagName(s.env), "=VALUE  (", s.env, ")");
+      });
 }
 
 absl::StatusOr<ServerConfig> LoadConfig(const std::function<const char*(const char*)>& env,

@@ -45,6 +45,7 @@ struct ServerConfig {
   int shutdown_grace_s = 30;                        // SHUTDOWN_GRACE_PERIOD
   int io_threads = 2;                               // IO_THREADS, 1..256
   int max_waiting_clients = 1000;                   // MAX_WAITING_CLIENTS
+  int queue_timeout_s = 0;  // QUEUE_TIMEOUT: overrides WORKER_SELECT_TIMEOUT; 0: unset
   std::string browser_log;  // BROWSER_LOG: file for node and Chromium stderr
   // AUTH_TOKENS: "token" or "name:token" entries, comma-separated; empty: no authentication.
   std::vector<AccessToken> auth_tokens;
@@ -52,13 +53,15 @@ struct ServerConfig {
   // The tokens of AUTH_TOKENS_FILE as LoadConfig read them (the server uses this one, so the file
   // is read once at start); null without AUTH_TOKENS_FILE.
   std::shared_ptr<TokenFileAuthenticator> token_file;
-  std::vector<AccessToken> admin_tokens;  // ADMIN_TOKENS: the operator's endpoints
-  bool protect_metrics = false;           // PROTECT_METRICS: /metrics needs an admin token
-  int max_client_connections = 0;         // MAX_CLIENT_CONNECTIONS; 0: from the file limit
-  int max_connections_per_address = 0;    // MAX_CONNECTIONS_PER_ADDRESS; 0: no limit
-  int peer_timeout_s = 60;                // PEER_TIMEOUT; 0: the kernel's defaults
-  int session_idle_timeout_s = 0;         // SESSION_IDLE_TIMEOUT; 0: off
-  int session_max_duration_s = 0;         // SESSION_MAX_DURATION; 0: off
+  // ADMIN_TOKENS: the operator's actions (/api/v1/workers/{id}/drain, /api/v1/sessions/{id}),
+  // and with PROTECT_METRICS its views too.
+  std::vector<AccessToken> admin_tokens;
+  bool protect_metrics = false;  // PROTECT_METRICS: /metrics and /api/v1/status need an admin token
+  int max_client_connections = 0;       // MAX_CLIENT_CONNECTIONS; 0: from the file limit
+  int max_connections_per_address = 0;  // MAX_CONNECTIONS_PER_ADDRESS; 0: no limit
+  int peer_timeout_s = 60;              // PEER_TIMEOUT; 0: the kernel's defaults
+  int session_idle_timeout_s = 0;       // SESSION_IDLE_TIMEOUT; 0: off
+  int session_max_duration_s = 0;       // SESSION_MAX_DURATION; 0: off
   // WORKER_ALLOWED_NETWORKS: worker endpoints outside these are not dialled.
   std::vector<IpNetwork> worker_allowed_networks = PrivateNetworks();
 };

@@ -16,12 +16,14 @@
 #include "absl/strings/str_cat.h"
 #include "pwgrid/local_pool.h"
 #include "pwgrid/log_format.h"
+#include "pwgrid/metrics.h"
 #include "pwgrid/redis_worker_registry.h"
 #include "pwgrid/relay.h"
 #include "pwgrid/selector.h"
 #include "pwgrid/version.h"
 #include "pwgrid/worker_registry.h"
 #include "server/config.h"
+#include "server/settings.h"
 
 namespace {
 
@@ -40,11 +42,9 @@ int Fail(const std::string& message) {
 int main(int argc, char** argv) {
   using namespace pwgrid;
   std::vector<std::string> args(argv + 1, argv + argc);
-  for (const std::string& a : args) {
-    if (a == "--version") {
-      std::printf("%s %s\n", "pwgrid-server", pwgrid::VersionString());
-      return 0;
-    }
+  if (server::WantsVersion(args)) {
+    std::printf("%s %s\n", "pwgrid-server", pwgrid::VersionString());
+    return 0;
   }
   absl::StatusOr<server::ServerConfig> loaded =
       server::LoadConfig([](const char* name) { return std::getenv(name); }, args);
@@ -107,8 +107,17 @@ int main(int argc, char** argv) {
   relay_options.port = static_cast<uint16_t>(config.port);
   relay_options.io_threads = config.io_threads;
   relay_options.default_browser = config.default_browser;
-  relay_options.select_timeout = absl::Seconds(config.worker_select_timeout_s);
+  // QUEUE_TIMEOUT (pwgrid) overrides upstream's WORKER_SELECT_TIMEOUT and its 12 s cap.
+  relay_options.select_timeout = absl::Seconds(
+      config.queue_timeout_s > 0 ? config.queue_timeout_s : config.worker_select_timeout_s);
   relay_options.logger = &logger;
+  MetricsOptions metrics_options;
+  metrics_options.mode = redis_mode ? "redis" : "embedded";
+  std::unique_ptr<Metrics> metrics = *Metrics::Create(metrics_options);  // its own registry
+  relay_options.metrics = metrics.get();
+  relay_options.mode = metrics_options.mode;
+  relay_options.registry = registry->get();
+  relay_options.limits = selector_options.limits;
   std::unique_ptr<Authenticator> authenticator;
   TokenFileAuthenticator* token_file = config.token_file.get();  // reloaded on SIGHUP
   if (!config.auth_tokens.empty()) {
@@ -116,9 +125,10 @@ int main(int argc, char** argv) {
   }
   relay_options.authenticator = token_file != nullptr ? token_file : authenticator.get();
   std::unique_ptr<Authenticator> admin_authenticator;
-  if (config.protect_metrics) {
+  if (!config.admin_tokens.empty()) {
     admin_authenticator = *NewTokenAuthenticator(config.admin_tokens);  // checked by LoadConfig
-    relay_options.admin_authenticator = admin_authenticator.get();
+    relay_options.actions_authenticator = admin_authenticator.get();
+    if (config.protect_metrics) relay_options.admin_authenticator = admin_authenticator.get();
   }
   relay_options.max_client_connections = config.max_client_connections;
   relay_options.max_connections_per_address = config.max_connections_per_address;
@@ -154,6 +164,17 @@ int main(int argc, char** argv) {
     }
   }
 
+  // pwgrid_build_info and the status view name the Playwright version the local workers run.
+  std::string playwright_version;
+  if (pool) {
+    if (absl::StatusOr<std::vector<WorkerLoad>> workers = (*registry)->Snapshot(); workers.ok()) {
+      for (const WorkerLoad& w : *workers) {
+        if (!w.info.playwright_version.empty()) playwright_version = w.info.playwright_version;
+      }
+    }
+    metrics->SetPlaywrightVersion(playwright_version);
+  }
+
   if (absl::Status s = (*relay)->Start(); !s.ok()) {
     if (pool) pool->Stop();
     return Fail(s.ToString());
@@ -170,7 +191,9 @@ int main(int argc, char** argv) {
                                               config.redis_port)
                                : absl::StrCat(config.local_workers, " local Chromium worker(s)"),
                     ")"),
-       {{"version", VersionString()}, {"mode", redis_mode ? "redis" : "embedded"}}});
+       {{"version", VersionString()},
+        {"mode", redis_mode ? "redis" : "embedded"},
+        {"playwrightVersion", playwright_version}}});
 
   int sig = 0;
   while (true) {

@@ -104,7 +104,8 @@ class SettingsTable {
     return config;
   }
 
-  // `intro`, then per setting `first_line(setting)` and its help (with its default).
+  // `intro`, then per setting `first_line(setting)` and its help (with its default), then the
+  // two flags every program takes (--help, --version: see WantsVersion).
   std::string HelpText(const std::string& intro,
                        const std::function<std::string(const Setting<Config>&)>& first_line) const {
     std::string out = intro;
@@ -113,6 +114,7 @@ class SettingsTable {
       if (*s.default_text != '\0') absl::StrAppend(&out, "; default ", s.default_text);
       out += "\n";
     }
+    out += "  --help\n      this text\n  --version\n      the version, then exit\n";
     return out;
   }
 
@@ -144,6 +146,15 @@ class SettingsTable {
   const std::vector<Setting<Config>> settings_;
   const SettingsStyle style_;
 };
+
+// True when `args` ask for the version (--version anywhere): the program prints it and exits 0
+// before it reads any setting.
+inline bool WantsVersion(const std::vector<std::string>& args) {
+  for (const std::string& a : args) {
+    if (a == "--version") return true;
+  }
+  return false;
+}
 
 }  // namespace pwgrid::server
 

@@ -24,6 +24,7 @@
 #include "pwgrid/redis_worker_registry.h"
 #include "pwgrid/version.h"
 #include "pwgrid/worker_agent.h"
+#include "server/settings.h"
 #include "server/worker_config.h"
 
 namespace {
@@ -42,11 +43,9 @@ int Exit(Logger& logger, WorkerAgent* agent, int code, const std::string& initia
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  for (const std::string& a : args) {
-    if (a == "--version") {
-      std::printf("%s %s\n", "pwgrid-worker", pwgrid::VersionString());
-      return 0;
-    }
+  if (server::WantsVersion(args)) {
+    std::printf("%s %s\n", "pwgrid-worker", pwgrid::VersionString());
+    return 0;
   }
   absl::StatusOr<server::WorkerConfig> loaded =
       server::LoadWorkerConfig([](const char* name) { return std::getenv(name); }, args);
