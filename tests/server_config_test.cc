@@ -68,6 +68,22 @@ TEST_CASE("BROWSER_LOG that cannot be written is reported as BROWSER_LOG's probl
         "BROWSER_LOG: cannot open '/nonexistent/dir/log' for writing: No such file or directory");
 }
 
+TEST_CASE("QUEUE_TIMEOUT: past upstream's 12 s cap, up to a day; WORKER_SELECT_TIMEOUT unchanged") {
+  auto c = Load({{"QUEUE_TIMEOUT", "1800"}, {"WORKER_SELECT_TIMEOUT", "7"}});
+  REQUIRE(c.ok());
+  CHECK(c->queue_timeout_s == 1800);
+  CHECK(c->worker_select_timeout_s == 7);
+  CHECK(Load({}).value().queue_timeout_s == 0);  // unset: WORKER_SELECT_TIMEOUT applies
+  CHECK(Load({{"QUEUE_TIMEOUT", "86400"}}).ok());
+  CHECK(Load({{"QUEUE_TIMEOUT", "86401"}}).status().message().find("QUEUE_TIMEOUT") !=
+        std::string::npos);
+  CHECK(Load({{"QUEUE_TIMEOUT", "0"}}).status().message().find("QUEUE_TIMEOUT") !=
+        std::string::npos);
+  CHECK(Load({{"WORKER_SELECT_TIMEOUT", "13"}, {"QUEUE_TIMEOUT", "60"}}).status().message() ==
+        "WORKER_SELECT_TIMEOUT must not exceed 12s");  // upstream's validation stays
+  CHECK(Load({}, {"--queue-timeout=90"}).value().queue_timeout_s == 90);
+}
+
 TEST_CASE("an integer too large names the allowed range") {
   CHECK(Load({{"MAX_CONCURRENT_SESSIONS", "99999999999"}}).status().message() ==
         "MAX_CONCURRENT_SESSIONS must be between 1 and 1048576");
