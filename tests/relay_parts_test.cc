@@ -2,6 +2,8 @@
 // header token lists, WebSocket key validation, Go-style JSON escaping, endpoints, the upgrade
 // request and the worker's answer, and the HTTP surface (routes and failure answers).
 #include <doctest/doctest.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 
 #include <string>
 #include <vector>
@@ -10,6 +12,7 @@
 #include "lib/common/json_util.h"
 #include "lib/relay/http_surface.h"
 #include "lib/relay/http_util.h"
+#include "lib/relay/metric_families.h"
 #include "lib/relay/upgrade.h"
 #include "lib/relay/ws_frame.h"
 
@@ -369,6 +372,51 @@ TEST_CASE("the operator's routes: probes, status, page and actions") {
   r = route("GET", "/api/v1/nothing");
   CHECK(r.answer->status == 404);
   CHECK(r.answer->body.find("\"error\"") != std::string::npos);
+}
+
+TEST_CASE("grid-wide series: workers by status, free slots, recycles seen draining or gone") {
+  prometheus::Registry registry;
+  MetricFamilies m(registry, "redis", "");
+  auto worker = [](std::string id, WorkerStatus status, int64_t active, bool alive = true) {
+    WorkerLoad w;
+    w.info.id = std::move(id);
+    w.info.status = status;
+    w.active = active;
+    w.lifetime = 10;
+    w.alive = alive;
+    return w;
+  };
+  auto text = [&] { return prometheus::TextSerializer().Serialize(registry.Collect()); };
+  auto has = [&](const std::string& line) { return text().find(line + "\n") != std::string::npos; };
+  GridMetricsInput in;
+  in.registry_up = true;
+  in.limits = {5, 50};
+  in.workers = {worker("chromium:a", WorkerStatus::kAvailable, 2),
+                worker("chromium:b", WorkerStatus::kAvailable, 0),
+                worker("chromium:c", WorkerStatus::kAvailable, 0, /*alive=*/false)};
+  m.SetGrid(in);
+  CHECK(has(R"(pwgrid_grid_workers{browser="chromium",primary="true",status="available"} 2)"));
+  CHECK(has(R"(pwgrid_grid_workers{browser="chromium",primary="true",status="unreachable"} 1)"));
+  CHECK(has(R"(pwgrid_grid_free_slots{browser="chromium",primary="true"} 8)"));
+  CHECK(has(R"(pwgrid_grid_worker_recycles_total{primary="true"} 0)"));
+  // a starts draining; b is gone between two reads (swapped out at once); both count once.
+  in.workers = {worker("chromium:a", WorkerStatus::kShuttingDown, 2),
+                worker("chromium:d", WorkerStatus::kAvailable, 0)};
+  m.SetGrid(in);
+  CHECK(has(R"(pwgrid_grid_worker_recycles_total{primary="true"} 2)"));
+  CHECK(has(R"(pwgrid_grid_workers{browser="chromium",primary="true",status="draining"} 1)"));
+  m.SetGrid(in);  // nothing new
+  in.workers = {worker("chromium:d", WorkerStatus::kAvailable, 0)};
+  m.SetGrid(in);  // a, already counted while draining, leaves
+  CHECK(has(R"(pwgrid_grid_worker_recycles_total{primary="true"} 2)"));
+  // Another proxy became the reporter: the series move to primary="false", none left behind.
+  in.primary = false;
+  m.SetGrid(in);
+  CHECK(has(R"(pwgrid_grid_workers{browser="chromium",primary="false",status="available"} 1)"));
+  CHECK(text().find(R"(pwgrid_grid_workers{browser="chromium",primary="true")") ==
+        std::string::npos);
+  CHECK(text().find(R"(pwgrid_grid_worker_recycles_total{primary="true"})") == std::string::npos);
+  CHECK(has(R"(pwgrid_grid_worker_recycles_total{primary="false"} 0)"));
 }
 
 TEST_CASE("the HTTP surface: each selection failure's answer") {

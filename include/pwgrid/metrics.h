@@ -25,8 +25,9 @@
 //                                                                  draining, unreachable
 //   pwgrid_grid_free_slots{browser,primary}                        gauge, of available workers
 //   pwgrid_grid_clients_waiting{browser,primary}                   gauge, the grid's queue
-//   pwgrid_grid_worker_recycles_total{primary}                     counter, workers seen to start
-//                                                                  draining
+//   pwgrid_grid_worker_recycles_total{primary}                     counter, workers seen to leave
+//                                                                  service (draining, or gone
+//                                                                  while available)
 //
 // Thread-safety: thread-safe. Ownership: the Relay borrows the Metrics, which must outlive it.
 #ifndef PWGRID_METRICS_H_

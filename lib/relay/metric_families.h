@@ -95,6 +95,7 @@ struct MetricFamilies {
   int64_t bytes_to_workers_seen_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t bytes_to_clients_seen_ ABSL_GUARDED_BY(mu_) = 0;
   std::set<std::string> draining_seen_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> available_seen_ ABSL_GUARDED_BY(mu_);  // at the last SetGrid
   bool grid_primary_ ABSL_GUARDED_BY(mu_) = true;
   bool grid_set_ ABSL_GUARDED_BY(mu_) = false;
 };

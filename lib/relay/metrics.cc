@@ -101,11 +101,11 @@ MetricFamilies::MetricFamilies(prometheus::Registry& r, const std::string& mode,
                               .Help("Clients waiting in the whole grid's queue; sum only "
                                     "primary=\"true\" across proxies")
                               .Register(r)),
-      grid_recycles_family(
-          BuildCounter()
-              .Name("pwgrid_grid_worker_recycles_total")
-              .Help("Workers of the grid seen to start draining (recycle or drain)")
-              .Register(r)),
+      grid_recycles_family(BuildCounter()
+                               .Name("pwgrid_grid_worker_recycles_total")
+                               .Help("Workers of the grid seen to leave service: draining (recycle "
+                                     "or drain), or gone while available")
+                               .Register(r)),
       mode_(mode) {
   SetPlaywrightVersion(playwright_version);
   for (BrowserType b : kAllBrowsers) {
@@ -228,11 +228,25 @@ void MetricFamilies::SetGrid(const GridMetricsInput& in) {
       grid_waiting_family.Remove(&grid_waiting_family.Add({{"browser", name}, {"primary", other}}));
     }
   }
+  // A worker leaves service when it is seen draining for the first time, or when one that was
+  // available at the last read is gone from the registry (a swift recycle: the embedded pool
+  // swaps in a warm browser between two reads).
   prometheus::Counter& recycles = grid_recycles_family.Add({{"primary", primary}});
+  if (flipped) grid_recycles_family.Remove(&grid_recycles_family.Add({{"primary", other}}));
+  std::set<std::string> listed;
+  std::set<std::string> available_now;
+  for (const WorkerLoad& w : in.workers) {
+    listed.insert(w.info.id);
+    if (w.alive && w.info.status == WorkerStatus::kAvailable) available_now.insert(w.info.id);
+  }
   for (const std::string& id : draining_now) {
     if (draining_seen_.count(id) == 0) recycles.Increment();
   }
+  for (const std::string& id : available_seen_) {
+    if (listed.count(id) == 0) recycles.Increment();
+  }
   draining_seen_ = std::move(draining_now);
+  available_seen_ = std::move(available_now);
 }
 
 }  // namespace internal
