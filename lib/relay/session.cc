@@ -142,7 +142,7 @@ void Session::HandleRequest(const RequestHead& request) {
     Answer(*route.answer);
     return;
   }
-  AnswerOperator(request, route);
+  AnswerOperator(route);
 }
 
 // An upgrade: a worker is selected for it unless the relay is draining or no worker serves its
@@ -192,7 +192,7 @@ void Session::HandleUpgrade(const RequestHead& request, Route route) {
 }
 
 // The operator endpoints answered from the relay's state (operator_api.h).
-void Session::AnswerOperator(const RequestHead& request, const Route& route) {
+void Session::AnswerOperator(const Route& route) {
   HttpAnswer answer = *route.answer;
   const bool keep_alive = answer.keep_alive;
   switch (route.endpoint) {
@@ -256,7 +256,6 @@ void Session::AnswerOperator(const RequestHead& request, const Route& route) {
     }
     case Endpoint::kNone: break;
   }
-  (void)request;
   Answer(answer);
 }
 
@@ -412,21 +411,26 @@ void Session::NoteClose(const char* closer, int code) {
   close_code_ = code;
 }
 
+// The fields both session lines carry, so that the end line can be read without the start.
+std::vector<std::pair<std::string, std::string>> Session::SessionLogFields() const {
+  return {{"sessionId", info_.id},
+          {"client", remote_},
+          {"browser", std::string(ToString(info_.browser))},
+          {"workerId", info_.worker_id},
+          {"clientVersion", info_.client_version},
+          {"queueWaitMs", absl::StrFormat("%.1f", absl::ToDoubleMilliseconds(info_.queue_wait))}};
+}
+
 void Session::LogSessionStart() {
   using std::chrono::duration_cast;
   using std::chrono::microseconds;
   const double connect_s = duration_cast<microseconds>(relaying_since_ - request_at_).count() / 1e6;
-  const double wait_s = duration_cast<microseconds>(leased_at_ - request_at_).count() / 1e6;
-  shared_->metrics->SessionStarted(info_.browser, connect_s, wait_s);
+  shared_->metrics->SessionStarted(info_.browser, connect_s,
+                                   absl::ToDoubleSeconds(info_.queue_wait));
+  std::vector<std::pair<std::string, std::string>> fields = SessionLogFields();
+  fields.emplace_back("connectMs", absl::StrFormat("%.1f", connect_s * 1e3));
   PWGRID_LOG(shared_->options.logger, LogLevel::kInfo,
-             absl::StrCat("New connection from ", remote_),
-             {{"sessionId", info_.id},
-              {"client", remote_},
-              {"browser", std::string(ToString(info_.browser))},
-              {"workerId", info_.worker_id},
-              {"clientVersion", info_.client_version},
-              {"queueWaitMs", absl::StrFormat("%.1f", wait_s * 1e3)},
-              {"connectMs", absl::StrFormat("%.1f", connect_s * 1e3)}});
+             absl::StrCat("New connection from ", remote_), std::move(fields));
 }
 
 void Session::LogSessionEnd() {
@@ -439,21 +443,16 @@ void Session::LogSessionEnd() {
   const double duration_s =
       duration_cast<microseconds>(std::chrono::steady_clock::now() - relaying_since_).count() / 1e6;
   shared_->metrics->SessionEnded(info_.browser, duration_s);
-  PWGRID_LOG(
-      shared_->options.logger, LogLevel::kInfo,
-      absl::StrCat("Session of ", remote_, " ended: closed by ", closed_by_, " (", close_code_,
-                   ")"),
-      {{"sessionId", info_.id},
-       {"client", remote_},
-       {"browser", std::string(ToString(info_.browser))},
-       {"workerId", info_.worker_id},
-       {"clientVersion", info_.client_version},
-       {"queueWaitMs", absl::StrFormat("%.1f", absl::ToDoubleMilliseconds(info_.queue_wait))},
-       {"durationMs", absl::StrFormat("%.1f", duration_s * 1e3)},
-       {"bytesToWorker", absl::StrCat(bytes_to_worker())},
-       {"bytesToClient", absl::StrCat(bytes_to_client())},
-       {"closedBy", closed_by_},
-       {"closeCode", absl::StrCat(close_code_)}});
+  std::vector<std::pair<std::string, std::string>> fields = SessionLogFields();
+  fields.insert(fields.end(), {{"durationMs", absl::StrFormat("%.1f", duration_s * 1e3)},
+                               {"bytesToWorker", absl::StrCat(bytes_to_worker())},
+                               {"bytesToClient", absl::StrCat(bytes_to_client())},
+                               {"closedBy", closed_by_},
+                               {"closeCode", absl::StrCat(close_code_)}});
+  PWGRID_LOG(shared_->options.logger, LogLevel::kInfo,
+             absl::StrCat("Session of ", remote_, " ended: closed by ", closed_by_, " (",
+                          close_code_, ")"),
+             std::move(fields));
 }
 
 }  // namespace pwgrid::internal

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -102,7 +103,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnRequest(const asio::error_code& ec, size_t n);
   void HandleRequest(const RequestHead& request);
   void HandleUpgrade(const RequestHead& request, Route route);
-  void AnswerOperator(const RequestHead& request, const Route& route);
+  void AnswerOperator(const Route& route);
   bool Authenticate(const Authenticator& auth, const RequestHead& request,
                     bool forbid_wrong_token = false);
   void Answer(const HttpAnswer& answer);
@@ -139,6 +140,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void EndSession(const char* reason, const char* closer);
   // The first side seen to close, with its close code (1006: none, the connection dropped).
   void NoteClose(const char* closer, int code);
+  std::vector<std::pair<std::string, std::string>> SessionLogFields() const;
   void LogSessionStart();
   void LogSessionEnd();
 
