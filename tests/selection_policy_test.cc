@@ -21,6 +21,38 @@ TEST_CASE("the shared selection table") {
   }
 }
 
+TEST_CASE("the shared version table: the rule within the client's group") {
+  for (const testvectors::SelectionVector& v : testvectors::VersionVectors()) {
+    CAPTURE(v.name);
+    std::optional<size_t> i =
+        ChooseWorker(v.workers, v.browser, v.client_version, SessionLimits{v.c, v.l});
+    CHECK((i ? v.workers[*i].info.id : std::string("none")) == v.expected);
+  }
+}
+
+TEST_CASE("Playwright versions match on a normalized major.minor") {
+  CHECK(PlaywrightMinor("1.65.1") == "1.65");
+  CHECK(PlaywrightMinor("1.65") == "1.65");
+  CHECK(PlaywrightMinor("01.065-next") == "1.65");
+  CHECK(PlaywrightMinor("1.65.0-alpha-2026") == "1.65");
+  CHECK(PlaywrightMinor("1.6x").empty());
+  CHECK(PlaywrightMinor("1").empty());
+  CHECK(PlaywrightMinor("v1.65").empty());
+  CHECK(PlaywrightMinor("1234567890.1").empty());
+  CHECK(PlaywrightMinor("").empty());
+  CHECK(VersionsMatch("1.65.1", "1.65.0"));
+  CHECK_FALSE(VersionsMatch("1.64.1", "1.65.0"));
+  CHECK(VersionsMatch("", "1.65.0"));
+  CHECK(VersionsMatch("1.64.1", ""));
+  WorkerInfo w;
+  w.id = "chromium:x";
+  w.endpoint = "ws://127.0.0.1:1/x";
+  w.playwright_version = "latest";
+  CHECK(absl::IsInvalidArgument(ValidateWorkerInfo(w)));
+  w.playwright_version = "1.65.1";
+  CHECK(ValidateWorkerInfo(w).ok());
+}
+
 std::string Pick(const std::vector<WorkerLoad>& ws, int64_t c, int64_t l) {
   std::optional<size_t> i = ChooseWorker(ws, BrowserType::kChromium, SessionLimits{c, l});
   return i ? ws[*i].info.id : "none";

@@ -33,8 +33,118 @@ struct SelectionVector {
   int64_t c = 5;
   int64_t l = 50;
   BrowserType browser = BrowserType::kChromium;
-  std::string expected;  // a worker id, or "none"
+  std::string expected;        // a worker id, or "none"
+  std::string client_version;  // the client's Playwright version; "" unknown
 };
+
+// W() of Playwright version `version`.
+inline WorkerLoad V(std::string id, std::string version, int64_t lifetime, int64_t active,
+                    WorkerStatus status = WorkerStatus::kAvailable, bool alive = true) {
+  WorkerLoad w = W(std::move(id), lifetime, active, status, alive);
+  w.info.playwright_version = std::move(version);
+  return w;
+}
+
+// Fleets of several Playwright versions: the rule within the client's group.
+inline std::vector<SelectionVector> VersionVectors() {
+  const auto kChromium = BrowserType::kChromium;
+  return {
+      {"version: the client's own version over a more used worker of another",
+       {V("a", "1.64.0", 9, 0), V("b", "1.65.1", 3, 0)},
+       5,
+       50,
+       kChromium,
+       "b",
+       "1.65.0"},
+      {"version: a worker without a version serves any client",
+       {V("u", "", 2, 0), V("a", "1.64.0", 5, 0)},
+       5,
+       50,
+       kChromium,
+       "u",
+       "1.65.3"},
+      {"version: no worker of the client's version",
+       {V("a", "1.64.0", 0, 0), V("b", "1.65.1", 0, 0)},
+       5,
+       50,
+       kChromium,
+       "none",
+       "1.66.0"},
+      {"version: a client of unknown version takes the best of every version",
+       {V("a", "1.64.0", 5, 0), V("b", "1.65.1", 7, 0)},
+       5,
+       50,
+       kChromium,
+       "b",
+       ""},
+      {"version: an unparsable client version is unknown",
+       {V("a", "1.64.0", 5, 0), V("b", "1.65.1", 7, 0)},
+       5,
+       50,
+       kChromium,
+       "b",
+       "next"},
+      {"version: the margin's N counts the client's group only",
+       {V("a", "1.65.0", 8, 0), V("b", "1.65.0", 0, 0), V("c", "1.64.0", 0, 0),
+        V("d", "1.64.0", 0, 0), V("e", "1.64.0", 0, 0), V("f", "1.64.0", 0, 0)},
+       5,
+       10,
+       kChromium,
+       "b",
+       "1.65.1"},
+      {"version: the recycle stagger is the group's",
+       {V("a", "1.64.0", 3, 0, WorkerStatus::kDraining), V("b", "1.65.0", 9, 0)},
+       5,
+       10,
+       kChromium,
+       "b",
+       "1.65.1"},
+      {"version: a recycle in the group staggers the group",
+       {V("a", "1.65.0", 3, 0, WorkerStatus::kDraining), V("b", "1.65.0", 9, 0)},
+       5,
+       10,
+       kChromium,
+       "none",
+       "1.65.1"},
+      {"version: workers without a version are in every group",
+       {V("u", "", 3, 0, WorkerStatus::kDraining), V("b", "1.65.0", 9, 0)},
+       5,
+       10,
+       kChromium,
+       "none",
+       "1.65.1"},
+  };
+}
+
+// `count` random fleets of mixed versions (and workers without one); clients of each version,
+// of one no worker has, and of none. The expected worker is ChooseWorker's answer.
+inline std::vector<SelectionVector> RandomVersionVectors(int count, uint32_t seed = 20261203) {
+  std::mt19937 rng(seed);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint32_t>(n)); };
+  const char* versions[] = {"", "1.64.0", "1.65.1", "1.65.0-next", "1.66.2"};
+  const char* clients[] = {"", "1.64.1", "1.65.1", "1.66.0", "1.67.0"};
+  const WorkerStatus statuses[] = {WorkerStatus::kAvailable, WorkerStatus::kAvailable,
+                                   WorkerStatus::kAvailable, WorkerStatus::kDraining,
+                                   WorkerStatus::kShuttingDown};
+  std::vector<SelectionVector> out;
+  for (int i = 0; i < count; ++i) {
+    SelectionVector v;
+    v.name = "random version #" + std::to_string(i);
+    v.c = 1 + pick(6);
+    v.l = 1 + pick(40);
+    v.client_version = clients[pick(5)];
+    const int n = pick(12);
+    for (int k = 0; k < n; ++k) {
+      v.workers.push_back(V("w" + std::to_string(k), versions[pick(5)],
+                            pick(static_cast<int>(v.l) + 2), pick(static_cast<int>(v.c) + 2),
+                            statuses[pick(5)], pick(6) != 0));
+    }
+    std::optional<size_t> chosen = ChooseWorker(v.workers, v.browser, v.client_version, {v.c, v.l});
+    v.expected = chosen ? v.workers[*chosen].info.id : "none";
+    out.push_back(std::move(v));
+  }
+  return out;
+}
 
 inline std::vector<SelectionVector> TableVectors() {
   const auto kDraining = WorkerStatus::kDraining;

@@ -1,8 +1,9 @@
 // The waiting-queue rule, as one pure function: which waiting client is served next when a
 // session slot frees.
 //
-// Clients wait in queues, one per group (the browser type; the Redis queue keys it so that a
-// group can later be narrower, e.g. a browser and a Playwright version). Within a group:
+// Clients wait in queues, one per group: a browser type and the client's Playwright major.minor
+// ("" for clients of unknown version), so that no client waits behind clients another set of
+// workers serves. Within a group:
 //   - tenants (Tenant::name of auth.h; "" for anonymous clients, who form one tenant) take turns:
 //     the next tenant is the first, in byte order of names, that comes after the tenant served
 //     last in this group, wrapping around to the smallest name (so the tenant served last comes

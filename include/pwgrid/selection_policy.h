@@ -14,6 +14,12 @@
 // recycles at a time, also under full load, where upstream's margin alone lets every worker
 // reach L together. The cost: that worker's remaining slots wait until the other recycle ends.
 //
+// Playwright versions: the rule applies within the client's group, the workers of its browser
+// type whose Playwright version matches the client's (VersionsMatch(), types.h: same
+// major.minor, or either version unknown). N, the margin, the pools and the recycle stagger are
+// all of that group. A client of unknown version (and a fleet without versions, like
+// upstream's) has every worker of its browser type in its group: upstream's rule exactly.
+//
 // The Redis selection script implements the same rule; a parity test holds them together.
 // Thread-safety: a pure function, reentrant.
 #ifndef PWGRID_SELECTION_POLICY_H_
@@ -21,6 +27,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "pwgrid/types.h"
@@ -29,6 +36,10 @@
 namespace pwgrid {
 
 // Returns the index in `workers` of the chosen worker, or nullopt when none is eligible.
+// `client_version`: the client's Playwright version ("1.65.1", "1.65"; "" when unknown).
+std::optional<size_t> ChooseWorker(const std::vector<WorkerLoad>& workers, BrowserType browser,
+                                   std::string_view client_version, const SessionLimits& limits);
+// A client of unknown version: ChooseWorker(workers, browser, "", limits).
 std::optional<size_t> ChooseWorker(const std::vector<WorkerLoad>& workers, BrowserType browser,
                                    const SessionLimits& limits);
 

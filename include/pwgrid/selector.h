@@ -3,10 +3,11 @@
 //
 // Waiting clients are queued and woken as soon as the registry reports freed capacity; a slow
 // safety poll covers changes nobody reported (a worker's TTL running out). The queue is bounded.
-// Order: queue_policy.h, per browser type: tenants (SelectRequest::tenant) with waiting clients
+// Order: queue_policy.h, per group (a browser type and the client's Playwright major.minor, so
+// that clients of one version never wait behind clients of another): tenants (SelectRequest::tenant) with waiting clients
 // take turns, and each tenant's clients are served first come, first served; a tenant at its
 // quota (tenant_max_sessions) waits behind its own sessions and never holds up another tenant,
-// nor does a browser type without a free slot hold up another type. Anonymous clients ("") are
+// nor does a group without a free slot hold up another group. Anonymous clients ("") are
 // one tenant. With a registry that has a SharedQueue (Redis) the queue is the grid's: the order
 // holds across every proxy, and max_waiting bounds the grid's waiting clients.
 //
@@ -118,7 +119,7 @@ class Selector {
   // Clients waiting now.
   virtual int64_t waiting() const = 0;
 
-  // This selector's waiting clients by browser type: how many, the oldest wait, and the same by
+  // This selector's waiting clients by group (browser type and Playwright version): how many, the oldest wait, and the same by
   // tenant (QueueStats, worker_registry.h). With a registry that has a SharedQueue, the whole
   // grid's queue is SharedQueue::Stats() (one registry round trip; this call never blocks).
   virtual std::vector<QueueStats> queue_stats() const { return {}; }

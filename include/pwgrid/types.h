@@ -48,8 +48,20 @@ struct WorkerLoad {
   int64_t last_heartbeat_ms = 0;  // Unix epoch milliseconds of its last heartbeat; 0: unknown
 };
 
-// Checks that `info` can be registered: non-empty id, ws:// endpoint with host and port.
+// Checks that `info` can be registered: non-empty id, ws:// endpoint with host and port, and a
+// playwright_version that is empty or starts with <major>.<minor> (PlaywrightMinor()).
 absl::Status ValidateWorkerInfo(const WorkerInfo& info);
+
+// Playwright versions. Playwright's browser server refuses (HTTP 428) a client whose major.minor
+// differs from its own, so pwgrid matches versions on major.minor.
+//
+// The major.minor of `version`, normalized ("1.65.1" -> "1.65", "1.65" -> "1.65", "01.065-next"
+// -> "1.65"): `version` must start with <digits>.<digits> (at most 9 digits each), followed by
+// nothing, '.' or '-'. "" for anything else (an unknown version).
+std::string PlaywrightMinor(std::string_view version);
+// True when a worker of `worker_version` may serve a client of `client_version`: either is
+// unknown (PlaywrightMinor() is ""), or both have the same major.minor.
+bool VersionsMatch(std::string_view client_version, std::string_view worker_version);
 
 // A new random RFC 4122 version 4 UUID, lower case, 36 characters: supported API, for the
 // <uuid> part of a WorkerInfo id ("chromium:" + NewUuid()).

@@ -51,6 +51,9 @@ struct ReserveRequest {
   // The tenant's quota: sessions it may hold at once through this registry (every proxy of a
   // Redis grid); 0: none.
   int64_t tenant_max_sessions = 0;
+  // The client's Playwright version ("1.65.1"): only workers of its major.minor, or of no
+  // version, are chosen (selection_policy.h). "": any worker of `browser`.
+  std::string client_version;
 };
 
 // One reserved session slot on one worker.
@@ -96,7 +99,8 @@ struct QueueStats {
     int64_t waiting = 0;
     absl::Duration oldest_wait;
   };
-  BrowserType browser = BrowserType::kChromium;  // the group
+  BrowserType browser = BrowserType::kChromium;  // the group: a browser type
+  std::string version;  // and the clients' Playwright major.minor ("" for an unknown version)
   int64_t waiting = 0;
   absl::Duration oldest_wait;   // how long the group's earliest waiting client has waited
   std::vector<Tenant> tenants;  // tenants with waiting clients, by name

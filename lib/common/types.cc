@@ -89,7 +89,43 @@ absl::StatusOr<WorkerStatus> ParseWorkerStatus(std::string_view s) {
 
 absl::Status ValidateWorkerInfo(const WorkerInfo& info) {
   if (info.id.empty()) return absl::InvalidArgumentError("worker id is empty");
+  if (!info.playwright_version.empty() && PlaywrightMinor(info.playwright_version).empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("worker ", info.id, ": playwright_version '",
+                                                   info.playwright_version,
+                                                   "' does not start with <major>.<minor>"));
+  }
   return internal::ParseWsEndpoint(info.endpoint).status();
+}
+
+namespace {
+
+// Reads up to 9 digits at `pos` into `value`; false when there are none or more than 9.
+bool ReadNumber(std::string_view s, size_t& pos, int& value) {
+  const size_t start = pos;
+  value = 0;
+  while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') value = value * 10 + (s[pos++] - '0');
+  return pos > start && pos - start <= 9;
+}
+
+}  // namespace
+
+std::string PlaywrightMinor(std::string_view version) {
+  size_t pos = 0;
+  int major = 0;
+  int minor = 0;
+  if (!ReadNumber(version, pos, major) || pos >= version.size() || version[pos++] != '.' ||
+      !ReadNumber(version, pos, minor)) {
+    return "";
+  }
+  if (pos < version.size() && version[pos] != '.' && version[pos] != '-') return "";
+  return absl::StrCat(major, ".", minor);
+}
+
+bool VersionsMatch(std::string_view client_version, std::string_view worker_version) {
+  const std::string c = PlaywrightMinor(client_version);
+  if (c.empty()) return true;
+  const std::string w = PlaywrightMinor(worker_version);
+  return w.empty() || w == c;
 }
 
 std::string NewUuid() {

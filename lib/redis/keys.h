@@ -25,9 +25,11 @@
 //   pwgrid:reporter               string: the proxy that reports the grid-wide metric series as
 //                                 primary="true", with a TTL it renews
 //
-// The grid-wide queue (queue_policy.h; G is a group: the browser type). A waiting client holds
+// The grid-wide queue (queue_policy.h; G is a group: the browser type B and the clients'
+// Playwright major.minor m, "B@m", or "B" for clients of unknown version). A waiting client holds
 // a ticket "<proxyTag>-<n>" (proxyTag: 8 hex digits, one per registry object; the same string
 // becomes its lease id when it is served):
+//   pwgrid:queue-groups        set of the groups with waiting clients
 //   pwgrid:queue:G             sorted set of G's tickets scored by arrival (pwgrid:queue-seq)
 //   pwgrid:queue:G:tenants     sorted set of the tenants with tickets in G, all scored 0, so
 //                              that ZRANGEBYLEX walks them in name order ("" is anonymous)
@@ -42,12 +44,19 @@
 //   pwgrid:grant:<proxyTag>    channel: a grant for that proxy is waiting
 //
 // The selection index (so that a selection costs O(log N) instead of upstream's scan of every
-// worker). Per browser type B:
-//   pwgrid:idx:B       sorted set of the workers believed alive and available, scored
+// worker). Per worker group G: a browser type B and the workers' Playwright major.minor m,
+// spelled "B@m" ("chromium@1.65"), or "B" for workers without a version (upstream's):
+//   pwgrid:idx:G       sorted set of the workers believed alive and available, scored
 //                      -lifetime * 2^21 + min(active, 2^21 - 1): best first (highest lifetime,
 //                      then fewest active, then smallest id, which is the set's own tie order);
-//   pwgrid:known:B     set of B's entries in the active hash (upstream's N for the margin);
-//   pwgrid:draining:B  set of B's workers believed alive and not available (the recycle stagger).
+//   pwgrid:known:G     set of G's entries in the active hash (N for the margin is the sum over
+//                      the groups a client may use);
+//   pwgrid:draining:G  set of G's workers believed alive and not available (the recycle stagger);
+//   pwgrid:groups:B    set of B's groups that have entries in the active hash;
+//   pwgrid:worker-group  hash worker id -> the group it is indexed in (kept while its counters
+//                      are, so that a worker whose key expired still counts in its group).
+// A client of version m selects over the indexes of "B@m" and "B"; a client of unknown version
+// over every group of B.
 // `pwgrid:indexed` counts the active hash's entries the index has seen. Every script keeps all
 // of it up to date. A writer that bypasses them (upstream's worker registering itself) changes
 // HLEN of the active hash; selection notices the difference and asks for a full re-index first.
@@ -75,6 +84,9 @@ inline constexpr char kIndexedKey[] = "pwgrid:indexed";
 inline constexpr char kIndexPrefix[] = "pwgrid:idx:";
 inline constexpr char kKnownPrefix[] = "pwgrid:known:";
 inline constexpr char kDrainingPrefix[] = "pwgrid:draining:";
+inline constexpr char kGroupsPrefix[] = "pwgrid:groups:";
+inline constexpr char kWorkerGroupHash[] = "pwgrid:worker-group";
+inline constexpr char kQueueGroupsKey[] = "pwgrid:queue-groups";
 inline constexpr char kTenantPrefix[] = "pwgrid:tenant:";
 inline constexpr char kSessionsHash[] = "pwgrid:sessions";
 inline constexpr char kReporterKey[] = "pwgrid:reporter";

@@ -214,7 +214,8 @@ std::vector<std::string> SelectArgs(const ReserveRequest& request, const std::st
           absl::StrCat(request.tenant_max_sessions),
           "0",
           "0",
-          "0"};
+          "0",
+          PlaywrightMinor(request.client_version)};
 }
 
 // How long from now until `deadline`, in ms for Redis: at least 1, at most a year (an infinite
@@ -364,10 +365,12 @@ absl::StatusOr<std::vector<QueueStats>> RedisWorkerRegistry::Stats() {
   for (size_t i = 1; i < r.elements.size(); ++i) {
     const std::vector<RedisValue>& g = r.elements[i].elements;
     if (g.size() < 3) continue;
-    absl::StatusOr<BrowserType> browser = ParseBrowserType(g[0].str);
+    const std::vector<std::string> group = absl::StrSplit(g[0].str, absl::MaxSplits('@', 1));
+    absl::StatusOr<BrowserType> browser = ParseBrowserType(group[0]);
     if (!browser.ok()) continue;
     QueueStats stats;
     stats.browser = *browser;
+    if (group.size() > 1) stats.version = group[1];
     stats.waiting = ToInt(g[1]);
     stats.oldest_wait = waited(g[2]);
     for (size_t j = 3; j < g.size(); ++j) {

@@ -39,6 +39,7 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
       ReapLocked(now);
       Record& r = workers_[info.id];  // keeps counters and leases of a returning worker
       r.info = info;
+      r.minor = PlaywrightMinor(info.playwright_version);
       r.expires_at = now + ttl;
       r.last_seen = now;
       r.unreachable = false;
@@ -132,9 +133,11 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
     views_.clear();
     for (const auto& [id, rec] : workers_) {
       views_.push_back({id, rec.info.browser, rec.info.status,
-                        static_cast<int64_t>(rec.leases.size()), rec.lifetime, rec.alive(now)});
+                        static_cast<int64_t>(rec.leases.size()), rec.lifetime, rec.alive(now),
+                        rec.minor});
     }
-    std::optional<size_t> chosen = internal::ChooseLoad(views_, request.browser, request.limits);
+    std::optional<size_t> chosen = internal::ChooseLoad(
+        views_, request.browser, PlaywrightMinor(request.client_version), request.limits);
     if (!chosen) return std::optional<Reservation>();
     Record& r = workers_.find(views_[*chosen].id)->second;
     Reservation out;
@@ -179,6 +182,7 @@ class InMemoryWorkerRegistry : public WorkerRegistry {
 
   struct Record {
     WorkerInfo info;
+    std::string minor;  // PlaywrightMinor(info.playwright_version)
     absl::Time expires_at;
     absl::Time last_seen;  // the last Register() or Heartbeat()
     int64_t lifetime = 0;

@@ -24,11 +24,13 @@ struct LoadView {
   int64_t active = 0;
   int64_t lifetime = 0;
   bool alive = false;
+  std::string_view minor;  // PlaywrightMinor() of the worker's version, borrowed; "" unknown
 };
 
-// ChooseWorker() over views: the index of the chosen view, or nullopt.
+// ChooseWorker() over views: the index of the chosen view, or nullopt. `client_minor`:
+// PlaywrightMinor() of the client's version ("" for any worker).
 std::optional<size_t> ChooseLoad(const std::vector<LoadView>& loads, BrowserType browser,
-                                 const SessionLimits& limits);
+                                 std::string_view client_minor, const SessionLimits& limits);
 
 }  // namespace pwgrid::internal
 

@@ -20,13 +20,18 @@ bool Better(const LoadView& a, const LoadView& b) {
 }  // namespace
 
 std::optional<size_t> ChooseLoad(const std::vector<LoadView>& loads, BrowserType browser,
-                                 const SessionLimits& limits) {
+                                 std::string_view client_minor, const SessionLimits& limits) {
   const int64_t c = limits.max_concurrent;
   const int64_t l = limits.max_lifetime;
+  // The client's group: workers of its browser type and of its version or of none.
+  auto in_group = [&](const LoadView& w) {
+    return w.browser == browser &&
+           (client_minor.empty() || w.minor.empty() || w.minor == client_minor);
+  };
   int64_t n = 0;
   bool recycling = false;  // the recycle stagger (see selection_policy.h)
   for (const LoadView& w : loads) {
-    if (w.browser != browser) continue;
+    if (!in_group(w)) continue;
     ++n;
     if (w.alive && (w.status != WorkerStatus::kAvailable || w.lifetime >= l)) recycling = true;
   }
@@ -37,7 +42,7 @@ std::optional<size_t> ChooseLoad(const std::vector<LoadView>& loads, BrowserType
   std::optional<size_t> fallback;
   for (size_t i = 0; i < loads.size(); ++i) {
     const LoadView& w = loads[i];
-    const bool eligible = w.alive && w.browser == browser && w.status == WorkerStatus::kAvailable &&
+    const bool eligible = w.alive && in_group(w) && w.status == WorkerStatus::kAvailable &&
                           w.active < c && w.lifetime < l && !(recycling && w.lifetime == l - 1);
     if (!eligible) continue;
     if (w.lifetime < l - margin && (!primary || Better(w, loads[*primary]))) primary = i;
@@ -50,12 +55,22 @@ std::optional<size_t> ChooseLoad(const std::vector<LoadView>& loads, BrowserType
 
 std::optional<size_t> ChooseWorker(const std::vector<WorkerLoad>& workers, BrowserType browser,
                                    const SessionLimits& limits) {
+  return ChooseWorker(workers, browser, "", limits);
+}
+
+std::optional<size_t> ChooseWorker(const std::vector<WorkerLoad>& workers, BrowserType browser,
+                                   std::string_view client_version, const SessionLimits& limits) {
+  std::vector<std::string> minors;
+  minors.reserve(workers.size());
+  for (const WorkerLoad& w : workers) minors.push_back(PlaywrightMinor(w.info.playwright_version));
   std::vector<internal::LoadView> views;
   views.reserve(workers.size());
-  for (const WorkerLoad& w : workers) {
-    views.push_back({w.info.id, w.info.browser, w.info.status, w.active, w.lifetime, w.alive});
+  for (size_t i = 0; i < workers.size(); ++i) {
+    const WorkerLoad& w = workers[i];
+    views.push_back(
+        {w.info.id, w.info.browser, w.info.status, w.active, w.lifetime, w.alive, minors[i]});
   }
-  return internal::ChooseLoad(views, browser, limits);
+  return internal::ChooseLoad(views, browser, PlaywrightMinor(client_version), limits);
 }
 
 }  // namespace pwgrid

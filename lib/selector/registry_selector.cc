@@ -101,8 +101,9 @@ class RegistrySelector : public Selector, public Lease::Owner {
                                              absl::StrCat("more than ", options_.max_waiting,
                                                           " clients are waiting for a worker"))});
     } else {
-      waiters_.emplace(ticket,
-                       Waiter{std::move(request), std::move(done), options_.clock->Now(), ""});
+      Group group = GroupOf(request);
+      waiters_.emplace(ticket, Waiter{std::move(request), std::move(group), std::move(done),
+                                      options_.clock->Now(), ""});
     }
     wake_ = true;
     return ticket;
@@ -133,19 +134,20 @@ class RegistrySelector : public Selector, public Lease::Owner {
   std::vector<QueueStats> queue_stats() const override {
     absl::MutexLock lock(&mu_);
     const absl::Time now = options_.clock->Now();
-    std::map<BrowserType, QueueStats> groups;
-    std::map<std::pair<BrowserType, std::string>, QueueStats::Tenant> tenants;
+    std::map<Group, QueueStats> groups;
+    std::map<std::pair<Group, std::string>, QueueStats::Tenant> tenants;
     for (const auto& [ticket, w] : waiters_) {  // arrival order: the first seen waited longest
-      QueueStats& g = groups[w.request.browser];
-      g.browser = w.request.browser;
+      QueueStats& g = groups[w.group];
+      g.browser = w.group.first;
+      g.version = w.group.second;
       if (g.waiting++ == 0) g.oldest_wait = now - w.since;
-      QueueStats::Tenant& t = tenants[{w.request.browser, w.request.tenant}];
+      QueueStats::Tenant& t = tenants[{w.group, w.request.tenant}];
       t.name = w.request.tenant;
       if (t.waiting++ == 0) t.oldest_wait = now - w.since;
     }
     for (auto& [key, t] : tenants) groups[key.first].tenants.push_back(std::move(t));
     std::vector<QueueStats> out;
-    for (auto& [browser, g] : groups) out.push_back(std::move(g));
+    for (auto& [group, g] : groups) out.push_back(std::move(g));
     return out;
   }
 
@@ -205,8 +207,14 @@ class RegistrySelector : public Selector, public Lease::Owner {
   }
 
  private:
+  // A queue: the browser type and the client's Playwright major.minor ("" for unknown).
+  using Group = std::pair<BrowserType, std::string>;
+  static Group GroupOf(const SelectRequest& r) {
+    return {r.browser, PlaywrightMinor(r.client_version)};
+  }
   struct Waiter {
     SelectRequest request;
+    Group group;
     Callback done;
     absl::Time since;    // when it arrived
     std::string remote;  // its SharedQueue ticket, once entered there
@@ -314,29 +322,27 @@ class RegistrySelector : public Selector, public Lease::Owner {
   }
 
   static ReserveRequest ToReserve(const SelectRequest& r, const SessionLimits& limits) {
-    return ReserveRequest{r.browser, limits, r.tenant, r.tenant_max_sessions};
+    return ReserveRequest{r.browser, limits, r.tenant, r.tenant_max_sessions, r.client_version};
   }
 
   // The next waiter to serve: for each browser type that still had a free slot in this pass,
   // NextInQueue() (queue_policy.h) over its waiters, with tenants found at their quota in this
   // pass skipped; of those, the earliest.
-  std::map<uint64_t, Waiter>::iterator NextWaiter(const absl::flat_hash_set<BrowserType>& exhausted,
+  std::map<uint64_t, Waiter>::iterator NextWaiter(const absl::flat_hash_set<Group>& exhausted,
                                                   const absl::flat_hash_set<std::string>& at_quota)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    std::map<BrowserType, std::vector<std::map<uint64_t, Waiter>::iterator>> groups;
+    std::map<Group, std::vector<std::map<uint64_t, Waiter>::iterator>> groups;
     for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
-      if (!exhausted.contains(it->second.request.browser)) {
-        groups[it->second.request.browser].push_back(it);
-      }
+      if (!exhausted.contains(it->second.group)) groups[it->second.group].push_back(it);
     }
     auto best = waiters_.end();
     std::vector<QueuedClient> queue;
-    for (const auto& [browser, members] : groups) {
+    for (const auto& [group, members] : groups) {
       queue.clear();
       for (auto it : members) {
         queue.push_back({it->second.request.tenant, at_quota.contains(it->second.request.tenant)});
       }
-      std::optional<size_t> next = NextInQueue(queue, last_tenant_[browser]);
+      std::optional<size_t> next = NextInQueue(queue, last_tenant_[group]);
       if (next && (best == waiters_.end() || members[*next]->first < best->first)) {
         best = members[*next];
       }
@@ -365,20 +371,21 @@ class RegistrySelector : public Selector, public Lease::Owner {
   void Pump() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     std::vector<Ready> ready;
     ExpireWaiters(ready);
-    absl::flat_hash_set<BrowserType> exhausted;
+    absl::flat_hash_set<Group> exhausted;
     absl::flat_hash_set<std::string> at_quota;
     while (true) {
       auto it = NextWaiter(exhausted, at_quota);
       if (it == waiters_.end()) break;
       const uint64_t ticket = it->first;
       const SelectRequest request = it->second.request;
+      const Group group = it->second.group;
       mu_.Unlock();
       absl::StatusOr<std::optional<Reservation>> r =
           registry_->Reserve(ToReserve(request, options_.limits));
       mu_.Lock();
       auto again = waiters_.find(ticket);
       if (r.ok() && !r->has_value()) {
-        exhausted.insert(request.browser);
+        exhausted.insert(group);
         continue;
       }
       if (absl::IsResourceExhausted(r.status())) {  // the tenant holds its quota: it waits
@@ -408,7 +415,7 @@ class RegistrySelector : public Selector, public Lease::Owner {
         continue;
       }
       if (r.ok()) {
-        last_tenant_[request.browser] = request.tenant;
+        last_tenant_[group] = request.tenant;
         ready.push_back({std::move(again->second.done), Lease(this, std::move(**r))});
       } else {
         ready.push_back({std::move(again->second.done), r.status()});
@@ -435,6 +442,7 @@ class RegistrySelector : public Selector, public Lease::Owner {
       auto it = waiters_.find(ticket);
       if (it == waiters_.end()) continue;
       const SelectRequest request = it->second.request;
+      const Group group = it->second.group;
       mu_.Unlock();
       absl::StatusOr<SharedQueue::EnterResult> r = queue_->Enter(
           ToReserve(request, options_.limits), request.deadline, options_.max_waiting);
@@ -509,8 +517,8 @@ class RegistrySelector : public Selector, public Lease::Owner {
   std::vector<Retry> retries_ ABSL_GUARDED_BY(mu_);
   absl::Time next_retry_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 0;
-  // The tenant served last, per browser type (the turn order of NextInQueue).
-  std::map<BrowserType, std::string> last_tenant_ ABSL_GUARDED_BY(mu_);
+  // The tenant served last, per group (the turn order of NextInQueue).
+  std::map<Group, std::string> last_tenant_ ABSL_GUARDED_BY(mu_);
   // SharedQueue tickets of waiters, to their local tickets.
   absl::flat_hash_map<std::string, uint64_t> by_remote_ ABSL_GUARDED_BY(mu_);
   bool check_grants_ ABSL_GUARDED_BY(mu_) = false;  // ask the SharedQueue for grants

@@ -1,4 +1,4 @@
--- No ARGV. The grid-wide queue by group: {now, {group, waiting, oldestArrivalMs, {tenant,
+-- No ARGV. The grid-wide queue by group ('B' or 'B@major.minor'): {now, {group, waiting, oldestArrivalMs, {tenant,
 -- waiting, oldestArrivalMs}, ...}, ...} for every group with waiting clients.
 local now = now_ms()
 if redis.call('EXISTS', TICKET_EXPIRY) == 1 then expire_tickets(now) end
@@ -9,7 +9,9 @@ local function arrival(key)
   local _, _, _, arr = ticket_info(h)
   return arr or 0
 end
-for _, G in ipairs({'chromium', 'firefox', 'webkit'}) do
+local groups = redis.call('SMEMBERS', QUEUE_GROUPS)
+table.sort(groups)
+for _, G in ipairs(groups) do
   local n = redis.call('ZCARD', qkey(G))
   if n > 0 then
     local g = {G, n, arrival(qkey(G))}

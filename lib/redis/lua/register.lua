@@ -6,7 +6,11 @@ if redis.call('HSETNX', ACTIVE, ARGV[1], 0) == 1 then redis.call('INCR', INDEXED
 redis.call('HSETNX', LIFETIME, ARGV[1], 0)
 redis.call('HSET', key, 'id', ARGV[2], 'browserType', ARGV[3], 'endpoint', ARGV[4],
            'status', ARGV[5], 'startedAt', ARGV[6], 'lastHeartbeat', now_ms())
-if ARGV[8] ~= '' then redis.call('HSET', key, 'playwrightVersion', ARGV[8]) end
+if ARGV[8] ~= '' then
+  redis.call('HSET', key, 'playwrightVersion', ARGV[8])
+else
+  redis.call('HDEL', key, 'playwrightVersion')
+end
 redis.call('PEXPIRE', key, ARGV[7])
 refresh_id(ARGV[1])
 if ARGV[5] == 'available' then redis.call('PUBLISH', CAPACITY, ARGV[1]) end
