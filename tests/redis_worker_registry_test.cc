@@ -138,8 +138,9 @@ TEST_CASE("selection parity: fleets of several Playwright versions") {
 
 // The selection index is maintained by every script; a re-index (HSCAN of the active hash) must
 // not be needed to stay exact. Random registrations, reservations, releases (committed or rolled
-// back), status changes and expiries; every reservation is checked against ChooseWorker() on a
-// Snapshot taken just before it.
+// back), status changes, expiries and re-registrations under another Playwright version, by
+// clients of several versions; every reservation is checked against ChooseWorker() on a Snapshot
+// taken just before it.
 TEST_CASE("the selection index stays exact through every script, without re-indexing") {
   Call({"FLUSHALL"});
   RedisRegistryOptions o = Options();
@@ -148,8 +149,16 @@ TEST_CASE("the selection index stays exact through every script, without re-inde
   const SessionLimits limits{3, 10};
   std::vector<std::string> ids;
   for (int i = 0; i < 6; ++i) ids.push_back("chromium:w" + std::to_string(i));
+  uint32_t seed = 12345;
+  auto next = [&seed](uint32_t n) {
+    seed = seed * 1103515245u + 12345u;
+    return (seed >> 8) % n;
+  };
+  const char* worker_versions[] = {"", "1.64.0", "1.65.1", "1.66.2"};
+  const char* client_versions[] = {"", "1.64.1", "1.65.1", "1.66.0", "1.67.0"};
   auto register_worker = [&](const std::string& id) {
     WorkerInfo w = testing::conformance::TestWorker(id);
+    w.playwright_version = worker_versions[next(4)];
     PWGRID_REQUIRE_OK(registry->Register(w, absl::Seconds(60)));
   };
   for (const std::string& id : ids) register_worker(id);
@@ -158,25 +167,26 @@ TEST_CASE("the selection index stays exact through every script, without re-inde
   PWGRID_REQUIRE_OK(registry->Register(firefox, absl::Seconds(60)));
   Call({"CONFIG", "RESETSTAT"});
   std::vector<Reservation> held;
-  uint32_t seed = 12345;
-  auto next = [&seed](uint32_t n) {
-    seed = seed * 1103515245u + 12345u;
-    return (seed >> 8) % n;
-  };
   int reserved = 0;
-  for (int step = 0; step < 400; ++step) {
+  std::set<std::string> versions_served;
+  for (int step = 0; step < 600; ++step) {
     CAPTURE(step);
     const uint32_t op = next(10);
     if (op < 5) {
+      const std::string client = client_versions[next(5)];
+      CAPTURE(client);
       absl::StatusOr<std::vector<WorkerLoad>> snap = registry->Snapshot();
       REQUIRE(snap.ok());
-      std::optional<size_t> want = ChooseWorker(*snap, BrowserType::kChromium, limits);
-      absl::StatusOr<std::optional<Reservation>> r =
-          registry->Reserve(ReserveRequest{BrowserType::kChromium, limits});
+      std::optional<size_t> want = ChooseWorker(*snap, BrowserType::kChromium, client, limits);
+      ReserveRequest request{BrowserType::kChromium, limits};
+      request.client_version = client;
+      absl::StatusOr<std::optional<Reservation>> r = registry->Reserve(request);
       REQUIRE(r.ok());
       CHECK((r->has_value() ? (*r)->worker.id : "none") ==
             (want ? (*snap)[*want].info.id : "none"));
       if (r->has_value()) {
+        CHECK(VersionsMatch(client, (*r)->worker.playwright_version));
+        versions_served.insert((*r)->worker.playwright_version);
         held.push_back(**r);
         ++reserved;
       }
@@ -199,9 +209,29 @@ TEST_CASE("the selection index stays exact through every script, without re-inde
     }
   }
   CHECK(reserved > 50);
+  CHECK(versions_served.size() == 4);  // every version, and the workers without one, served
   const std::string stats = Call({"INFO", "commandstats"});
   CHECK(stats.find("cmdstat_hscan") == std::string::npos);
   CHECK(Call({"GET", "pwgrid:indexed"}) == Call({"HLEN", "cluster:active_connections"}));
+}
+
+// Redis keeps an expired worker in its last version's group (and in that group's N); Snapshot()
+// reports that version, so that ChooseWorker() over it sees the same fleet as the script.
+TEST_CASE("a worker whose key expired keeps its version in the snapshot") {
+  RedisFixture f;
+  WorkerInfo old = testing::conformance::TestWorker("chromium:old");
+  old.playwright_version = "1.64.0";
+  PWGRID_REQUIRE_OK(f.registry->Register(old, absl::Seconds(60)));
+  ReserveRequest request{BrowserType::kChromium, {5, 20}};
+  request.client_version = "1.64.1";
+  std::optional<Reservation> r = f.registry->Reserve(request).value();
+  REQUIRE(r.has_value());
+  PWGRID_REQUIRE_OK(f.registry->Release(*r, /*rollback_lifetime=*/false));
+  f.ExpireAll();
+  std::vector<WorkerLoad> snap = f.registry->Snapshot().value();
+  REQUIRE(snap.size() == 1);
+  CHECK(!snap[0].alive);
+  CHECK(snap[0].info.playwright_version == "1.64");
 }
 
 TEST_CASE("registration writes upstream's keys, fields and formats") {

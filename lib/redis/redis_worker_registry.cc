@@ -116,13 +116,15 @@ absl::StatusOr<bool> RedisWorkerRegistry::RequestShutdown(std::string_view id) {
 }
 
 absl::StatusOr<std::vector<WorkerLoad>> RedisWorkerRegistry::Snapshot() {
-  PWGRID_ASSIGN_OR_RETURN(
-      std::vector<RedisValue> hashes,
-      Pipeline(
-          {{"HGETALL", kActiveHash}, {"HGETALL", kLifetimeHash}, {"HGETALL", kUnreachableHash}}));
+  PWGRID_ASSIGN_OR_RETURN(std::vector<RedisValue> hashes,
+                          Pipeline({{"HGETALL", kActiveHash},
+                                    {"HGETALL", kLifetimeHash},
+                                    {"HGETALL", kUnreachableHash},
+                                    {"HGETALL", internal::kWorkerGroupHash}}));
   const std::map<std::string, std::string> active = HashFromArray(hashes[0]);
   const std::map<std::string, std::string> lifetime = HashFromArray(hashes[1]);
   const std::map<std::string, std::string> unreachable = HashFromArray(hashes[2]);
+  const std::map<std::string, std::string> groups = HashFromArray(hashes[3]);
   std::vector<std::string> ids;
   for (const auto& [wid, v] : active) ids.push_back(wid);
   for (const auto& [wid, v] : lifetime) {
@@ -151,7 +153,16 @@ absl::StatusOr<std::vector<WorkerLoad>> RedisWorkerRegistry::Snapshot() {
     load.info.endpoint = fields["endpoint"];
     absl::StatusOr<WorkerStatus> status = ParseWorkerStatus(fields["status"]);
     load.info.status = status.ok() ? *status : WorkerStatus::kShuttingDown;
-    load.info.playwright_version = fields["playwrightVersion"];
+    if (fields.contains("playwrightVersion")) {
+      load.info.playwright_version = fields["playwrightVersion"];
+    } else {
+      // A worker whose key is gone stays in its last group ("B@major.minor"), and so counts in
+      // that version's N: report that version as the selection script sees it.
+      auto g = groups.find(wid);
+      if (g != groups.end() && g->second.find('@') != std::string::npos) {
+        load.info.playwright_version = g->second.substr(g->second.find('@') + 1);
+      }
+    }
     (void)absl::SimpleAtoi(fields["startedAt"], &load.info.started_at_ms);
     (void)absl::SimpleAtoi(fields["lastHeartbeat"], &load.last_heartbeat_ms);
     auto a = active.find(wid);
