@@ -8,6 +8,9 @@
 //   PWGRID_PORT             port (default 0: any free port)
 //   PWGRID_WS_PATH          WebSocket path (default /playwright/<random uuid>)
 //   PWGRID_HEADLESS         "true" (default) | "false"
+//   PWGRID_PLAYWRIGHT_CORE  playwright-core package directory to run (default: the one Node
+//                           resolves from here, the project's pinned one); the version reported
+//                           is that package's
 // Protocol with the parent:
 //   stdout: exactly one JSON line once the server listens:
 //           {"wsEndpoint":"ws://…","browserPid":N,"playwrightVersion":"1.65.1"}
@@ -26,6 +29,7 @@
 // browser itself exits (exit code 3).
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 
 function logError(what, err) {
   const detail = err && err.stack ? err.stack : String(err);
@@ -52,8 +56,20 @@ process.stdout.on('error', () => {});
 process.stderr.on('error', () => {});
 
 const require = createRequire(import.meta.url);
-const playwright = require('playwright-core');
-const { version: playwrightVersion } = require('playwright-core/package.json');
+const coreDir = process.env.PWGRID_PLAYWRIGHT_CORE || '';
+let playwright;
+let playwrightVersion;
+try {
+  const corePath = coreDir ? path.resolve(coreDir) : 'playwright-core';
+  playwright = require(corePath);
+  ({ version: playwrightVersion } = require(coreDir ? path.join(corePath, 'package.json')
+                                                    : 'playwright-core/package.json'));
+} catch (err) {
+  process.stdout.write(JSON.stringify({
+    error: `cannot load playwright-core${coreDir ? ` from ${coreDir}` : ''}: ${err && err.message ? err.message : err}`,
+  }) + '\n');
+  process.exit(1);
+}
 
 const browserName = process.env.PWGRID_BROWSER || 'chromium';
 const browserType = playwright[browserName];

@@ -12,6 +12,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "pwgrid/browser_server.h"
 #include "server/file_check.h"
 #include "server/resolve.h"
 #include "server/settings.h"
@@ -188,6 +189,58 @@ const SettingsTable<ServerConfig>& Table() {
                      &ServerConfig::port),
           IntSetting("LOCAL_WORKERS", "local Chromium workers in embedded mode (1..64)", "2", 1, 64,
                      &ServerConfig::local_workers),
+          ServerSetting{"LOCAL_PLAYWRIGHT_CORE_DIRS",
+                        "embedded mode's workers of several Playwright versions: comma-separated "
+                        "DIR[=COUNT], DIR a playwright-core package directory or \"pinned\", COUNT "
+                        "workers of it (default LOCAL_WORKERS); 64 workers at most in all",
+                        "(LOCAL_WORKERS of the pinned version)",
+                        [](const std::string& v, ServerConfig& c) {
+                          c.local_versions.clear();
+                          for (absl::string_view entry : absl::StrSplit(v, ',')) {
+                            entry = absl::StripAsciiWhitespace(entry);
+                            if (entry.empty()) {
+                              return absl::InvalidArgumentError(
+                                  "LOCAL_PLAYWRIGHT_CORE_DIRS: an entry is empty");
+                            }
+                            LocalWorkerVersion version;
+                            const size_t eq = entry.rfind('=');
+                            std::string dir(entry.substr(0, eq));
+                            if (eq != absl::string_view::npos) {
+                              const std::string count(entry.substr(eq + 1));
+                              if (!absl::SimpleAtoi(count, &version.workers) ||
+                                  version.workers < 1 || version.workers > 64) {
+                                return absl::InvalidArgumentError(
+                                    absl::StrCat("LOCAL_PLAYWRIGHT_CORE_DIRS: the count of ", dir,
+                                                 " must be between 1 and 64, not '", count, "'"));
+                              }
+                            }
+                            if (dir != "pinned") {
+                              absl::StatusOr<std::string> found = PlaywrightCoreVersion(dir);
+                              if (!found.ok()) {
+                                return absl::InvalidArgumentError(absl::StrCat(
+                                    "LOCAL_PLAYWRIGHT_CORE_DIRS: ", found.status().message()));
+                              }
+                              version.playwright_core_dir = dir;
+                              version.playwright_version = *std::move(found);
+                            }
+                            c.local_versions.push_back(std::move(version));
+                          }
+                          return absl::OkStatus();
+                        }},
+          ServerSetting{"VERSION_POLICY",
+                        "route: a client gets a worker of its Playwright major.minor (428 when "
+                        "the grid has none); any: any worker, the client's version not "
+                        "forwarded (upstream's proxy)",
+                        "route",
+                        [](const std::string& v, ServerConfig& c) {
+                          absl::StatusOr<VersionPolicy> p = ParseVersionPolicy(v);
+                          if (!p.ok()) {
+                            return absl::InvalidArgumentError(
+                                "VERSION_POLICY must be one of: route, any");
+                          }
+                          c.version_policy = *p;
+                          return absl::OkStatus();
+                        }},
           IntSetting("SPARE_BROWSERS", "browsers kept launched for instant recycling (0..8)", "1",
                      0, 8, &ServerConfig::spare_browsers),
           StringSetting("CHROMIUM_PATH", "Chromium executable for local workers",
@@ -275,14 +328,13 @@ const SettingsTable<ServerConfig>& Table() {
                           c.worker_allowed_networks = *std::move(n);
                           return absl::OkStatus();
                         }},
-          ServerSetting{"BROWSER_LOG", "file that receives node's and Chromium's stderr",
-                        "(discarded)",
-                        [](const std::string& v, ServerConfig& c) {
-                          if (absl::Status s = CheckWritableFile("BROWSER_LOG", v); !s.ok())
-                            return s;
-                          c.browser_log = v;
-                          return absl::OkStatus();
-                        }},
+          ServerSetting{
+              "BROWSER_LOG", "file that receives node's and Chromium's stderr", "(discarded)",
+              [](const std::string& v, ServerConfig& c) {
+                if (absl::Status s = CheckWritableFile("BROWSER_LOG", v); !s.ok()) return s;
+                c.browser_log = v;
+                return absl::OkStatus();
+              }},
       },
       SettingsStyle{/*report_all=*/false, /*empty_is_unset=*/true, /*empty_is_value=*/"REDIS_HOST",
                     /*flag_value_may_follow=*/true, /*flag_names_any_case=*/false});
@@ -311,6 +363,18 @@ absl::StatusOr<ServerConfig> LoadConfig(const std::function<const char*(const ch
   }
   if (config.redis_host.empty() && config.redis_port != 0) {
     return absl::InvalidArgumentError("REDIS_HOST is required");
+  }
+  if (config.local_versions.empty()) {
+    config.local_versions.push_back({"", "", config.local_workers});
+  }
+  int local_total = 0;
+  for (LocalWorkerVersion& v : config.local_versions) {
+    if (v.workers == 0) v.workers = config.local_workers;
+    local_total += v.workers;
+  }
+  if (local_total > 64) {
+    return absl::InvalidArgumentError(absl::StrCat("LOCAL_PLAYWRIGHT_CORE_DIRS: ", local_total,
+                                                   " local workers in all, at most 64"));
   }
   if (!config.auth_tokens.empty() && !config.auth_tokens_file.empty()) {
     return absl::InvalidArgumentError("set AUTH_TOKENS or AUTH_TOKENS_FILE, not both");

@@ -13,9 +13,17 @@
 #include "pwgrid/auth.h"
 #include "pwgrid/ip_network.h"
 #include "pwgrid/logging.h"
+#include "pwgrid/relay.h"
 #include "pwgrid/types.h"
 
 namespace pwgrid::server {
+
+// One version of the embedded mode's local workers (LOCAL_PLAYWRIGHT_CORE_DIRS).
+struct LocalWorkerVersion {
+  std::string playwright_core_dir;  // empty: the pinned playwright-core beside the launcher
+  std::string playwright_version;   // that package's version ("" for the pinned one until run)
+  int workers = 0;                  // >= 1
+};
 
 struct ServerConfig {
   // Upstream (playwright-distributed v0.3 proxy).
@@ -37,16 +45,20 @@ struct ServerConfig {
   std::string listen_address = "0.0.0.0";  // SERVER_HOST as an IP address (a name resolved)
   int port = 8080;                         // SERVER_PORT, 0..65535 (0: any free port)
   int local_workers = 2;                   // LOCAL_WORKERS, 1..64 (embedded mode)
-  int spare_browsers = 1;                  // SPARE_BROWSERS, 0..8 (embedded mode)
-  std::string chromium_path = "/usr/bin/chromium";  // CHROMIUM_PATH
-  std::string node_path = "node";                   // PWGRID_NODE
-  std::string launcher_path;                        // PWGRID_LAUNCHER; empty: the build's launcher
-  int drain_timeout_s = 300;                        // DRAIN_TIMEOUT
-  int shutdown_grace_s = 30;                        // SHUTDOWN_GRACE_PERIOD
-  int io_threads = 2;                               // IO_THREADS, 1..256
-  int max_waiting_clients = 1000;                   // MAX_WAITING_CLIENTS
-  int queue_timeout_s = 0;  // QUEUE_TIMEOUT: overrides WORKER_SELECT_TIMEOUT; 0: unset
-  std::string browser_log;  // BROWSER_LOG: file for node and Chromium stderr
+  // LOCAL_PLAYWRIGHT_CORE_DIRS: "DIR[=COUNT],…" (DIR "pinned": the pinned version; COUNT:
+  // LOCAL_WORKERS); unset: LOCAL_WORKERS workers of the pinned version. 1..64 workers in all.
+  std::vector<LocalWorkerVersion> local_versions;
+  VersionPolicy version_policy = VersionPolicy::kRoute;  // VERSION_POLICY: route | any
+  int spare_browsers = 1;                                // SPARE_BROWSERS, 0..8 (embedded mode)
+  std::string chromium_path = "/usr/bin/chromium";       // CHROMIUM_PATH
+  std::string node_path = "node";                        // PWGRID_NODE
+  std::string launcher_path;       // PWGRID_LAUNCHER; empty: the build's launcher
+  int drain_timeout_s = 300;       // DRAIN_TIMEOUT
+  int shutdown_grace_s = 30;       // SHUTDOWN_GRACE_PERIOD
+  int io_threads = 2;              // IO_THREADS, 1..256
+  int max_waiting_clients = 1000;  // MAX_WAITING_CLIENTS
+  int queue_timeout_s = 0;         // QUEUE_TIMEOUT: overrides WORKER_SELECT_TIMEOUT; 0: unset
+  std::string browser_log;         // BROWSER_LOG: file for node and Chromium stderr
   // AUTH_TOKENS: "token" or "name:token" entries, comma-separated; empty: no authentication.
   std::vector<AccessToken> auth_tokens;
   std::string auth_tokens_file;  // AUTH_TOKENS_FILE: re-read on SIGHUP; checked readable at load

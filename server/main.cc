@@ -9,11 +9,14 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "pwgrid/local_pool.h"
 #include "pwgrid/log_format.h"
 #include "pwgrid/metrics.h"
@@ -136,64 +139,97 @@ int main(int argc, char** argv) {
   relay_options.session_idle_timeout = absl::Seconds(config.session_idle_timeout_s);
   relay_options.session_max_duration = absl::Seconds(config.session_max_duration_s);
   relay_options.allowed_worker_networks = config.worker_allowed_networks;
+  relay_options.version_policy = config.version_policy;
   absl::StatusOr<std::unique_ptr<Relay>> relay = Relay::Create(relay_options, selector->get());
   if (!relay.ok()) return Fail(absl::StrCat("error loading config: ", relay.status().message()));
 
-  std::unique_ptr<LocalWorkerPool> pool;
+  // Embedded mode: one pool of local workers per Playwright version (LOCAL_PLAYWRIGHT_CORE_DIRS),
+  // each with its own spare browsers.
+  std::vector<std::unique_ptr<LocalWorkerPool>> pools;
+  auto stop_pools = [&pools] {
+    for (auto& p : pools) p->Stop();
+  };
+  int local_workers = 0;
   if (!redis_mode) {
-    LocalPoolOptions pool_options;
-    pool_options.workers = config.local_workers;
-    pool_options.spare_browsers = config.spare_browsers;
-    pool_options.browser.executable_path = config.chromium_path;
-    pool_options.browser.node_path = config.node_path;
-    pool_options.browser.launcher_path = config.launcher_path;
-    pool_options.browser.log_path = config.browser_log;
-    pool_options.agent.heartbeat_interval = kEmbeddedHeartbeatInterval;
-    pool_options.agent.key_ttl = kEmbeddedKeyTtl;
-    pool_options.agent.drain_timeout = absl::Seconds(config.drain_timeout_s);
-    pool_options.agent.logger = &logger;
-    absl::StatusOr<std::unique_ptr<LocalWorkerPool>> created =
-        LocalWorkerPool::Create(registry->get(), pool_options);
-    if (!created.ok()) return Fail(created.status().ToString());
-    pool = std::move(*created);
-    logger.Log({LogLevel::kInfo,
-                absl::StrCat("Starting ", config.local_workers, " local Chromium worker(s)"),
-                {}});
-    if (absl::Status s = pool->Start(); !s.ok()) {
-      return Fail(absl::StrCat("cannot start local workers: ", s.ToString()));
-    }
-  }
-
-  // pwgrid_build_info and the status view name the Playwright version the local workers run.
-  std::string playwright_version;
-  if (pool) {
-    if (absl::StatusOr<std::vector<WorkerLoad>> workers = (*registry)->Snapshot(); workers.ok()) {
-      for (const WorkerLoad& w : *workers) {
-        if (!w.info.playwright_version.empty()) playwright_version = w.info.playwright_version;
+    for (const server::LocalWorkerVersion& version : config.local_versions) {
+      LocalPoolOptions pool_options;
+      pool_options.workers = version.workers;
+      pool_options.spare_browsers = config.spare_browsers;
+      pool_options.browser.executable_path = config.chromium_path;
+      pool_options.browser.node_path = config.node_path;
+      pool_options.browser.launcher_path = config.launcher_path;
+      pool_options.browser.log_path = config.browser_log;
+      pool_options.browser.playwright_core_dir = version.playwright_core_dir;
+      pool_options.agent.heartbeat_interval = kEmbeddedHeartbeatInterval;
+      pool_options.agent.key_ttl = kEmbeddedKeyTtl;
+      pool_options.agent.drain_timeout = absl::Seconds(config.drain_timeout_s);
+      pool_options.agent.logger = &logger;
+      absl::StatusOr<std::unique_ptr<LocalWorkerPool>> created =
+          LocalWorkerPool::Create(registry->get(), pool_options);
+      if (!created.ok()) {
+        stop_pools();
+        return Fail(created.status().ToString());
+      }
+      logger.Log({LogLevel::kInfo,
+                  absl::StrCat("Starting ", version.workers, " local Chromium worker(s)",
+                               version.playwright_core_dir.empty()
+                                   ? std::string()
+                                   : absl::StrCat(" of Playwright ", version.playwright_version,
+                                                  " from ", version.playwright_core_dir)),
+                  {}});
+      local_workers += version.workers;
+      pools.push_back(std::move(*created));
+      if (absl::Status s = pools.back()->Start(); !s.ok()) {
+        stop_pools();
+        return Fail(absl::StrCat("cannot start local workers: ", s.ToString()));
       }
     }
-    metrics->SetPlaywrightVersion(playwright_version);
   }
 
+  // The grid's workers per browser and Playwright version, for the startup log; pwgrid_build_info
+  // and the status view name the version(s) the local workers run.
+  std::map<std::string, int> by_version;
+  std::set<std::string> local_versions;
+  if (absl::StatusOr<std::vector<WorkerLoad>> workers = (*registry)->Snapshot(); workers.ok()) {
+    for (const WorkerLoad& w : *workers) {
+      if (!w.alive) continue;
+      const std::string minor = PlaywrightMinor(w.info.playwright_version);
+      ++by_version[absl::StrCat(std::string(ToString(w.info.browser)), " ",
+                                minor.empty() ? "any" : minor)];
+      if (!w.info.playwright_version.empty()) local_versions.insert(w.info.playwright_version);
+    }
+  }
+  const std::string playwright_version = pools.empty() ? "" : absl::StrJoin(local_versions, ",");
+  if (!pools.empty()) metrics->SetPlaywrightVersion(playwright_version);
+  std::vector<std::string> version_counts;
+  for (const auto& [version, n] : by_version) {
+    version_counts.push_back(absl::StrCat(version, ": ", n));
+  }
+  logger.Log(
+      {LogLevel::kInfo,
+       absl::StrCat("Workers by Playwright version: ",
+                    version_counts.empty() ? "none yet" : absl::StrJoin(version_counts, ", "),
+                    " (version policy: ", std::string(ToString(config.version_policy)), ")"),
+       {}});
+
   if (absl::Status s = (*relay)->Start(); !s.ok()) {
-    if (pool) pool->Stop();
+    stop_pools();
     return Fail(s.ToString());
   }
   logger.Log({LogLevel::kInfo,
               absl::StrCat("Starting proxy server at ", config.host, ":", (*relay)->port()),
               {}});
   // pwgrid: the one line that says clients can connect now (the workers are up, the port listens).
-  logger.Log(
-      {LogLevel::kInfo,
-       absl::StrCat("Grid ready: ws://", config.host, ":", (*relay)->port(),
-                    "/?browser=", std::string(ToString(config.default_browser)), " (",
-                    redis_mode ? absl::StrCat("Redis mode, registry at ", config.redis_host, ":",
-                                              config.redis_port)
-                               : absl::StrCat(config.local_workers, " local Chromium worker(s)"),
-                    ")"),
-       {{"version", VersionString()},
-        {"mode", redis_mode ? "redis" : "embedded"},
-        {"playwrightVersion", playwright_version}}});
+  logger.Log({LogLevel::kInfo,
+              absl::StrCat("Grid ready: ws://", config.host, ":", (*relay)->port(),
+                           "/?browser=", std::string(ToString(config.default_browser)), " (",
+                           redis_mode ? absl::StrCat("Redis mode, registry at ", config.redis_host,
+                                                     ":", config.redis_port)
+                                      : absl::StrCat(local_workers, " local Chromium worker(s)"),
+                           ")"),
+              {{"version", VersionString()},
+               {"mode", redis_mode ? "redis" : "embedded"},
+               {"playwrightVersion", playwright_version}}});
 
   int sig = 0;
   while (true) {
@@ -215,7 +251,7 @@ int main(int argc, char** argv) {
                            config.shutdown_grace_s, "s)"),
               {}});
   (*relay)->Stop(absl::Seconds(config.shutdown_grace_s));
-  if (pool) pool->Stop();
+  stop_pools();
   relay->reset();
   selector->reset();
   logger.Log({LogLevel::kInfo, "Stopped", {}});

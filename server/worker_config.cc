@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "pwgrid/browser_server.h"
 #include "server/file_check.h"
 #include "server/resolve.h"
 #include "server/settings.h"
@@ -180,6 +181,17 @@ const SettingsTable<WorkerConfig>& Table() {
            }},
           Text("CHROMIUM_PATH", "(pwgrid) browser executable", "/usr/bin/chromium",
                &WorkerConfig::chromium_path),
+          {"PLAYWRIGHT_CORE_DIR",
+           "(pwgrid) playwright-core package directory to run; the worker registers that "
+           "package's version",
+           "the pinned one beside the launcher",
+           [](const std::string& v, WorkerConfig& c) {
+             absl::StatusOr<std::string> version = PlaywrightCoreVersion(v);
+             if (!version.ok()) return absl::InvalidArgumentError(version.status().message());
+             c.playwright_core_dir = v;
+             c.playwright_core_version = *std::move(version);
+             return absl::OkStatus();
+           }},
           Text("PWGRID_NODE", "(pwgrid) node executable", "node", &WorkerConfig::node_path),
           Text("PWGRID_LAUNCHER", "(pwgrid) browser launcher script", "the one beside the library",
                &WorkerConfig::launcher_path),

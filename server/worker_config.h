@@ -44,6 +44,9 @@ struct WorkerConfig {
   std::string node_path = "node";                   // PWGRID_NODE
   std::string launcher_path;                        // PWGRID_LAUNCHER
   std::string browser_log;                          // BROWSER_LOG
+  // PLAYWRIGHT_CORE_DIR: the playwright-core package to run; empty: the pinned one.
+  std::string playwright_core_dir;
+  std::string playwright_core_version;  // that package's version, read at load
 };
 
 // `env` looks a variable up (nullptr when unset). Returns InvalidArgument whose message lists

@@ -119,6 +119,7 @@ int main(int argc, char** argv) {
   browser.port = config.port;
   browser.headless = config.headless;
   browser.log_path = config.browser_log;
+  browser.playwright_core_dir = config.playwright_core_dir;
   agent_options.launch_timeout = browser.start_timeout;
   absl::StatusOr<std::unique_ptr<WorkerAgent>> agent = WorkerAgent::Create(
       registry->get(), [browser] { return LaunchBrowserServer(browser); }, agent_options);

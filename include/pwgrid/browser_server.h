@@ -45,6 +45,10 @@ struct BrowserServerOptions {
   absl::Duration start_timeout = absl::Seconds(60);  // until the endpoint is reported, > 0
   absl::Duration stop_timeout = absl::Seconds(5);    // graceful close before SIGKILL, >= 0
   std::string log_path;  // node's and the browser's stderr; empty: discarded
+  // The playwright-core package directory the launcher runs (its package.json names the
+  // version the server reports); empty: the one installed beside the launcher (the project's
+  // pinned version). So that one machine can run browser servers of several versions.
+  std::string playwright_core_dir;
 
   absl::Status Validate() const;
 };
@@ -52,6 +56,11 @@ struct BrowserServerOptions {
 // The launcher script of this pwgrid build (server/browser_launcher.mjs in the source tree), or
 // the value of the PWGRID_LAUNCHER environment variable when set.
 std::string DefaultLauncherPath();
+
+// The version of the playwright-core package in `dir` (its package.json's "version"), as the
+// launcher will report it. NotFound: no readable dir/package.json; InvalidArgument: the package
+// is not playwright-core, or its version is not a Playwright version (PlaywrightMinor()).
+absl::StatusOr<std::string> PlaywrightCoreVersion(const std::string& dir);
 
 // Starts a browser server. DeadlineExceeded: no endpoint within start_timeout. Internal: the
 // launcher failed (its message is included). InvalidArgument: bad options.

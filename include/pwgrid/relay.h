@@ -88,6 +88,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -103,6 +104,23 @@
 #include "pwgrid/worker_registry.h"
 
 namespace pwgrid {
+
+// How a client's Playwright version picks its worker (RelayOptions::version_policy).
+enum class VersionPolicy {
+  // The client's version (?playwright=, the x-playwright-version header, or Playwright's
+  // User-Agent) selects only workers of its major.minor, or of no known version (selector.h); a
+  // client whose version no registered worker of its browser type has is answered at once
+  // with 428 {"error":{"code":428,"message":…,"clientVersion":…,"gridVersions":[…]}}.
+  kRoute,
+  // Upstream's proxy: any worker of the browser type, and the client's User-Agent and
+  // x-playwright-version are not forwarded, so the worker's Playwright runs no version check. A
+  // client of another major.minor then talks to a browser server of another protocol version:
+  // it may work, or fail in the middle of a session.
+  kAny,
+};
+// "route" or "any".
+absl::StatusOr<VersionPolicy> ParseVersionPolicy(std::string_view name);
+std::string_view ToString(VersionPolicy policy);
 
 struct RelayOptions {
   // IPv4 or IPv6 literal. Loopback by default: a host opens the grid to its network on purpose
@@ -175,6 +193,7 @@ struct RelayOptions {
   // Asked for the operator's actions (drain a worker, close a session); null: they are refused
   // (403). Borrowed, must outlive the Relay.
   const Authenticator* actions_authenticator = nullptr;
+  VersionPolicy version_policy = VersionPolicy::kRoute;
 
   // 127.0.0.1, port 0, one I/O thread, 2 s select timeout, 2 s dial timeout.
   static RelayOptions ForTesting();

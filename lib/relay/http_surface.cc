@@ -269,7 +269,28 @@ Route RouteRequest(const RequestHead& request, BrowserType default_browser,
                              {"Sec-Websocket-Version: 13"}, false);
     return route;
   }
-  route.playwright_version = PlaywrightVersionFromUserAgent(request.Header("User-Agent"));
+  // The client's Playwright version: an explicit one (the query parameter, then the header) must
+  // be a version; Playwright's own User-Agent is read as it comes.
+  std::optional<std::string> explicit_version = QueryValue(query, "playwright");
+  if (!explicit_version || explicit_version->empty()) {
+    const std::string_view header = request.Header("x-playwright-version");
+    explicit_version =
+        header.empty() ? std::nullopt : std::optional<std::string>(std::string(header));
+  }
+  if (explicit_version && !explicit_version->empty()) {
+    if (PlaywrightMinor(*explicit_version).empty()) {
+      route.answer = Rejection(
+          400, "bad playwright version",
+          absl::StrCat("{\"error\":{\"code\":400,\"message\":\"Invalid Playwright version: ",
+                       GoJsonEscape(*explicit_version),
+                       " - expected major.minor[.patch], such as 1.65 or 1.65.1\"}}\n"),
+          {}, keep_alive);
+      return route;
+    }
+    route.playwright_version = *explicit_version;
+  } else {
+    route.playwright_version = PlaywrightVersionFromUserAgent(request.Header("User-Agent"));
+  }
   return route;
 }
 
@@ -338,6 +359,19 @@ HttpAnswer BrowserNotServedAnswer(std::string_view message) {
       503, "browser not served",
       absl::StrCat("{\"error\":{\"code\":503,\"message\":\"", GoJsonEscape(message), "\"}}\n"), {},
       false);
+}
+
+HttpAnswer VersionNotServedAnswer(std::string_view message, std::string_view client_version,
+                                  const std::vector<std::string>& grid_versions) {
+  std::string versions;
+  for (const std::string& v : grid_versions) {
+    absl::StrAppend(&versions, versions.empty() ? "" : ",", "\"", GoJsonEscape(v), "\"");
+  }
+  return Rejection(428, "playwright version not served",
+                   absl::StrCat("{\"error\":{\"code\":428,\"message\":\"", GoJsonEscape(message),
+                                "\",\"clientVersion\":\"", GoJsonEscape(client_version),
+                                "\",\"gridVersions\":[", versions, "]}}\n"),
+                   {}, false);
 }
 
 std::optional<SelectionFailure> AnswerSelectionFailure(const absl::Status& s, bool stopping,

@@ -66,7 +66,10 @@ enum class Endpoint {
 struct Route {
   std::optional<HttpAnswer> answer;  // set: write it; unset: select a worker for `browser`
   BrowserType browser = BrowserType::kChromium;
-  std::string playwright_version;  // from the client's User-Agent, "" when absent
+  // The client's Playwright version: ?playwright=, else the x-playwright-version header, else
+  // Playwright's User-Agent ("Playwright/1.65.1 (…)"); "" when none says. An explicit one that is
+  // not a version is answered 400.
+  std::string playwright_version;
   // An operator's read-only endpoint (/metrics, /api/v1/status): admin_authenticator.
   bool admin_only = false;
   bool action = false;  // an operator's action: actions_authenticator
@@ -100,6 +103,10 @@ HttpAnswer BrowserServerErrorAnswer();  // 500 "Browser server error", after the
 HttpAnswer ShuttingDownAnswer();        // 503 "Server is shutting down", Retry-After: 5
 HttpAnswer ForbiddenAnswer(std::string_view message);         // 403, a rejection
 HttpAnswer BrowserNotServedAnswer(std::string_view message);  // 503 at once, a rejection
+// 428 at once, a rejection: {"error":{"code":428,"message":…,"clientVersion":…,
+// "gridVersions":[…]}} (the major.minor versions the grid's workers of that browser have).
+HttpAnswer VersionNotServedAnswer(std::string_view message, std::string_view client_version,
+                                  const std::vector<std::string>& grid_versions);
 // An error answer to an upgrade request (counted as a rejection, logged with `reason`).
 HttpAnswer Rejection(int status, std::string_view reason, std::string body,
                      std::vector<std::string> headers, bool keep_alive);

@@ -74,6 +74,8 @@ struct MetricFamilies {
   prometheus::Family<prometheus::Gauge>& grid_free_family;
   prometheus::Family<prometheus::Gauge>& grid_waiting_family;
   prometheus::Family<prometheus::Counter>& grid_recycles_family;
+  prometheus::Family<prometheus::Gauge>& grid_version_workers_family;
+  prometheus::Family<prometheus::Gauge>& grid_version_free_family;
 
   std::array<prometheus::Gauge*, 3> sessions_active{};
   std::array<prometheus::Counter*, 3> sessions_total{};
@@ -98,6 +100,8 @@ struct MetricFamilies {
   std::set<std::string> available_seen_ ABSL_GUARDED_BY(mu_);  // at the last SetGrid
   bool grid_primary_ ABSL_GUARDED_BY(mu_) = true;
   bool grid_set_ ABSL_GUARDED_BY(mu_) = false;
+  // The per-version series set at the last SetGrid, removed when their version leaves the grid.
+  std::set<prometheus::Gauge*> version_series_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace pwgrid::internal

@@ -6,7 +6,10 @@
 #include <prometheus/text_serializer.h>
 
 #include <algorithm>
+#include <array>
 #include <exception>
+#include <map>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -106,6 +109,18 @@ MetricFamilies::MetricFamilies(prometheus::Registry& r, const std::string& mode,
                                .Help("Workers of the grid seen to leave service: draining (recycle "
                                      "or drain), or gone while available")
                                .Register(r)),
+      grid_version_workers_family(
+          BuildGauge()
+              .Name("pwgrid_grid_version_workers")
+              .Help("Registered workers of the whole grid by browser, Playwright major.minor "
+                    "(\"any\": no version registered) and status; sum only primary=\"true\"")
+              .Register(r)),
+      grid_version_free_family(
+          BuildGauge()
+              .Name("pwgrid_grid_version_free_slots")
+              .Help("Free session slots on available workers of the whole grid by browser and "
+                    "Playwright major.minor; sum only primary=\"true\" across proxies")
+              .Register(r)),
       mode_(mode) {
   SetPlaywrightVersion(playwright_version);
   for (BrowserType b : kAllBrowsers) {
@@ -228,6 +243,43 @@ void MetricFamilies::SetGrid(const GridMetricsInput& in) {
       grid_waiting_family.Remove(&grid_waiting_family.Add({{"browser", name}, {"primary", other}}));
     }
   }
+  // The same per (browser, Playwright major.minor) present on the grid.
+  std::map<std::pair<std::string, std::string>, std::array<int64_t, 4>> by_version;
+  for (const WorkerLoad& w : in.workers) {
+    std::string minor = PlaywrightMinor(w.info.playwright_version);
+    if (minor.empty()) minor = "any";
+    std::array<int64_t, 4>& c = by_version[{Browser(w.info.browser), minor}];
+    if (!w.alive) {
+      ++c[2];
+    } else if (w.info.status == WorkerStatus::kAvailable) {
+      ++c[0];
+      c[3] += std::max<int64_t>(
+          0, std::min(in.limits.max_concurrent - w.active, in.limits.max_lifetime - w.lifetime));
+    } else {
+      ++c[1];
+    }
+  }
+  std::set<prometheus::Gauge*> version_series;
+  for (const auto& [key, c] : by_version) {
+    for (int s = 0; s < 3; ++s) {
+      prometheus::Gauge& g = grid_version_workers_family.Add({{"browser", key.first},
+                                                              {"playwright_version", key.second},
+                                                              {"status", kStatuses[s]},
+                                                              {"primary", primary}});
+      g.Set(static_cast<double>(c[s]));
+      version_series.insert(&g);
+    }
+    prometheus::Gauge& f = grid_version_free_family.Add(
+        {{"browser", key.first}, {"playwright_version", key.second}, {"primary", primary}});
+    f.Set(static_cast<double>(c[3]));
+    version_series.insert(&f);
+  }
+  for (prometheus::Gauge* g : version_series_) {
+    if (version_series.count(g) != 0) continue;
+    grid_version_workers_family.Remove(g);  // a no-op for the other family's series
+    grid_version_free_family.Remove(g);
+  }
+  version_series_ = std::move(version_series);
   // A worker leaves service when it is seen draining for the first time, or when one that was
   // available at the last read is gone from the registry (a swift recycle: the embedded pool
   // swaps in a warm browser between two reads).

@@ -86,6 +86,25 @@ std::optional<std::string> UnservedBrowserMessage(const GridView& view, BrowserT
                       " - available: ", absl::StrJoin(types, ", "));
 }
 
+std::optional<UnservedVersion> UnservedVersionOf(const GridView& view, BrowserType browser,
+                                                 std::string_view client_version) {
+  const std::string minor = PlaywrightMinor(client_version);
+  if (minor.empty() || !view.refreshed || !view.registry.ok()) return std::nullopt;
+  std::set<std::string> versions;
+  for (const WorkerLoad& w : view.workers) {
+    if (w.info.browser != browser) continue;
+    if (VersionsMatch(client_version, w.info.playwright_version)) return std::nullopt;
+    versions.insert(PlaywrightMinor(w.info.playwright_version));
+  }
+  if (versions.empty()) return std::nullopt;  // no worker of the browser: UnservedBrowserMessage
+  UnservedVersion out;
+  out.grid_versions.assign(versions.begin(), versions.end());
+  out.message = absl::StrCat("No worker serves Playwright ", minor, " (client ",
+                             std::string(client_version), ") for browser type ", Name(browser),
+                             " - the grid has: ", absl::StrJoin(out.grid_versions, ", "));
+  return out;
+}
+
 std::string StatusJson(const RelayShared& shared) {
   const absl::Time now = absl::Now();
   const RelayOptions& o = shared.options;
@@ -122,6 +141,38 @@ std::string StatusJson(const RelayShared& shared) {
         ",\"lastHeartbeatAgeSeconds\":",
         w.last_heartbeat_ms > 0 ? Seconds(now - absl::FromUnixMillis(w.last_heartbeat_ms)) : "null",
         "}");
+    first = false;
+  }
+  out += "]";
+
+  // The workers per browser and Playwright major.minor ("" for workers of no version), with the
+  // clients waiting for each (the grid's queue when it is shared, else this relay's).
+  const std::vector<QueueStats> queue =
+      has_registry && view->shared_queue ? view->queue : shared.selector->queue_stats();
+  struct VersionCounts {
+    int64_t workers = 0, available = 0, free_slots = 0, waiting = 0;
+  };
+  std::map<std::pair<std::string, std::string>, VersionCounts> versions;
+  for (const WorkerLoad& w : view->workers) {
+    VersionCounts& c = versions[{Name(w.info.browser), PlaywrightMinor(w.info.playwright_version)}];
+    ++c.workers;
+    if (w.alive && w.info.status == WorkerStatus::kAvailable) {
+      ++c.available;
+      c.free_slots += std::max<int64_t>(
+          0, std::min(o.limits.max_concurrent - w.active, o.limits.max_lifetime - w.lifetime));
+    }
+  }
+  for (const QueueStats& q : queue) {
+    versions[{Name(q.browser), PlaywrightMinor(q.version)}].waiting += q.waiting;
+  }
+  absl::StrAppend(&out, ",\"versionPolicy\":", Quoted(ToString(o.version_policy)),
+                  ",\"versions\":[");
+  first = true;
+  for (const auto& [key, c] : versions) {
+    absl::StrAppend(&out, first ? "" : ",", "{\"browser\":", Quoted(key.first),
+                    ",\"playwrightVersion\":", Quoted(key.second), ",\"workers\":", c.workers,
+                    ",\"available\":", c.available, ",\"freeSlots\":", c.free_slots,
+                    ",\"waiting\":", c.waiting, "}");
     first = false;
   }
   out += "]";
@@ -175,8 +226,6 @@ std::string StatusJson(const RelayShared& shared) {
   // Waiting clients per browser: the grid's queue when it is shared, else this relay's.
   std::map<BrowserType, std::pair<int64_t, absl::Duration>> waiting;
   for (BrowserType b : kAllBrowsers) waiting[b] = {0, absl::ZeroDuration()};
-  const std::vector<QueueStats> queue =
-      has_registry && view->shared_queue ? view->queue : shared.selector->queue_stats();
   for (const QueueStats& q : queue) {
     waiting[q.browser].first += q.waiting;
     waiting[q.browser].second = std::max(waiting[q.browser].second, q.oldest_wait);

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "lib/relay/grid_monitor.h"
 #include "lib/relay/http_surface.h"
@@ -31,6 +32,17 @@ std::string StatusJson(const RelayShared& shared);
 // the message of the answer, naming the browser types it has. nullopt: some worker serves it, or
 // the view cannot tell (no registry, not read yet, registry down).
 std::optional<std::string> UnservedBrowserMessage(const GridView& view, BrowserType browser);
+
+// When the registry, as last read, has workers of `browser` but none that may serve a client of
+// Playwright `client_version` (VersionsMatch() of types.h): the answer's message and the
+// major.minor versions those workers have, sorted. nullopt: one may, the client's version is
+// unknown, no worker of `browser` is known (UnservedBrowserMessage()), or the view cannot tell.
+struct UnservedVersion {
+  std::string message;
+  std::vector<std::string> grid_versions;
+};
+std::optional<UnservedVersion> UnservedVersionOf(const GridView& view, BrowserType browser,
+                                                 std::string_view client_version);
 
 // The status page: one HTML document with its script and style, no external resource.
 std::string_view StatusPageHtml();

@@ -36,6 +36,17 @@ using internal::IoThread;
 using internal::RelayShared;
 using internal::Session;
 
+absl::StatusOr<VersionPolicy> ParseVersionPolicy(std::string_view name) {
+  if (name == "route") return VersionPolicy::kRoute;
+  if (name == "any") return VersionPolicy::kAny;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown version policy \"", std::string(name), "\" (expected route or any)"));
+}
+
+std::string_view ToString(VersionPolicy policy) {
+  return policy == VersionPolicy::kAny ? "any" : "route";
+}
+
 RelayOptions RelayOptions::ForTesting() {
   RelayOptions o;
   o.listen_address = "127.0.0.1";

@@ -158,7 +158,8 @@ void Session::HandleUpgrade(const RequestHead& request, Route route) {
     if (!Authenticate(*auth, request)) return;
   }
   request_at_ = std::chrono::steady_clock::now();
-  forward_headers_ = ForwardedHeaders(request.headers);
+  const bool route_versions = shared_->options.version_policy == VersionPolicy::kRoute;
+  forward_headers_ = ForwardedHeaders(request.headers, /*drop_version=*/!route_versions);
   info_.user_agent = std::string(request.Header("User-Agent"));
   info_.client = remote_;
   info_.tenant = tenant_.name;
@@ -166,29 +167,41 @@ void Session::HandleUpgrade(const RequestHead& request, Route route) {
   info_.client_version = route.playwright_version;
   request_ =
       SelectRequest{route.browser, shared_->options.clock->Now() + shared_->options.select_timeout,
-                    std::move(route.playwright_version), tenant_.name, tenant_.max_sessions};
-  if (!UnservedBrowserMessage(*shared_->monitor->view(), route.browser)) {
+                    route_versions ? std::move(route.playwright_version) : std::string(),
+                    tenant_.name, tenant_.max_sessions};
+  if (!Unserved(*shared_->monitor->view())) {
     Acquire();
     return;
   }
-  // The last read of the registry has no worker of this type: read it again before answering
-  // (a worker may have registered since), on the monitor's thread.
+  // The last read of the registry has no worker of this type (or version): read it again before
+  // answering (a worker may have registered since), on the monitor's thread.
   state_ = State::kWaitingForWorker;
   auto self = shared_from_this();
   const uint64_t attempt = ++acquire_attempt_;
   shared_->monitor->RefreshThen([self, attempt](std::shared_ptr<const GridView> view) {
     asio::post(self->client_.get_executor(), [self, attempt, view] {
       if (self->state_ != State::kWaitingForWorker || attempt != self->acquire_attempt_) return;
-      std::optional<std::string> unserved = UnservedBrowserMessage(*view, self->request_.browser);
+      std::optional<std::pair<HttpAnswer, std::string>> unserved = self->Unserved(*view);
       if (!unserved) {
         self->Acquire();
         return;
       }
       PWGRID_LOG(self->shared_->options.logger, LogLevel::kWarn,
-                 absl::StrCat("Connection from ", self->remote_, " rejected. ", *unserved));
-      self->Answer(BrowserNotServedAnswer(*unserved));
+                 absl::StrCat("Connection from ", self->remote_, " rejected. ", unserved->second));
+      self->Answer(unserved->first);
     });
   });
+}
+
+std::optional<std::pair<HttpAnswer, std::string>> Session::Unserved(const GridView& view) const {
+  if (std::optional<std::string> m = UnservedBrowserMessage(view, request_.browser)) {
+    return std::make_pair(BrowserNotServedAnswer(*m), *m);
+  }
+  std::optional<UnservedVersion> v =
+      UnservedVersionOf(view, request_.browser, request_.client_version);
+  if (!v) return std::nullopt;
+  return std::make_pair(
+      VersionNotServedAnswer(v->message, request_.client_version, v->grid_versions), v->message);
 }
 
 // The operator endpoints answered from the relay's state (operator_api.h).

@@ -103,6 +103,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnRequest(const asio::error_code& ec, size_t n);
   void HandleRequest(const RequestHead& request);
   void HandleUpgrade(const RequestHead& request, Route route);
+  // The answer to an upgrade that no worker in `view` can serve (its browser type, or its
+  // Playwright version under VersionPolicy::kRoute), with the line logged; nullopt: one can.
+  std::optional<std::pair<HttpAnswer, std::string>> Unserved(const GridView& view) const;
   void AnswerOperator(const Route& route);
   bool Authenticate(const Authenticator& auth, const RequestHead& request,
                     bool forbid_wrong_token = false);

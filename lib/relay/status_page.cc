@@ -160,7 +160,10 @@ function render(s) {
   ready.title = s.notReadyReason || "";
   document.getElementById("mode").textContent = s.mode;
   document.getElementById("version").textContent = s.version;
-  document.getElementById("playwright").textContent = s.playwrightVersion || "–";
+  const versions = [...new Set((s.versions || []).filter(v => v.workers > 0)
+                                .map(v => v.playwrightVersion || "any"))];
+  document.getElementById("playwright").textContent =
+      versions.length ? versions.join(", ") : (s.playwrightVersion || "–");
   document.getElementById("uptime").textContent = seconds(s.uptimeSeconds);
   document.getElementById("active").textContent = s.totals.sessionsActive;
   document.getElementById("total").textContent = s.totals.sessionsTotal;

@@ -57,10 +57,13 @@ bool IsDroppedRequestHeader(std::string_view lower_name) {
   return std::find(std::begin(kDropped), std::end(kDropped), lower_name) != std::end(kDropped);
 }
 
-HeaderList ForwardedHeaders(const HeaderList& client_headers) {
+HeaderList ForwardedHeaders(const HeaderList& client_headers, bool drop_version) {
   HeaderList out;
   for (const auto& [name, value] : client_headers) {
-    if (!IsDroppedRequestHeader(absl::AsciiStrToLower(name))) out.emplace_back(name, value);
+    const std::string lower = absl::AsciiStrToLower(name);
+    if (IsDroppedRequestHeader(lower)) continue;
+    if (drop_version && (lower == "user-agent" || lower == "x-playwright-version")) continue;
+    out.emplace_back(name, value);
   }
   return out;
 }

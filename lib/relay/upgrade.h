@@ -24,8 +24,10 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 // X-Pwgrid-Session-Id are dropped too: the relay writes its own.
 bool IsDroppedRequestHeader(std::string_view lower_name);
 
-// The client's headers that go on to the worker, in their order.
-HeaderList ForwardedHeaders(const HeaderList& client_headers);
+// The client's headers that go on to the worker, in their order. `drop_version`: also
+// User-Agent and x-playwright-version, so that the worker's Playwright runs no version check
+// (RelayOptions::version_policy kAny, as upstream's proxy, which forwarded no client header).
+HeaderList ForwardedHeaders(const HeaderList& client_headers, bool drop_version = false);
 
 // The upgrade request for `worker`: GET <path>, Host rewritten to the worker, Upgrade and
 // Connection, then `forwarded` as they are, then X-Forwarded-For: `client_ip` and

@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +31,23 @@
 extern char** environ;
 
 namespace pwgrid {
+
+absl::StatusOr<std::string> PlaywrightCoreVersion(const std::string& dir) {
+  const std::string file = absl::StrCat(dir, "/package.json");
+  std::ifstream in(file);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", file));
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string json = text.str();
+  if (internal::JsonStringField(json, "name") != "playwright-core") {
+    return absl::InvalidArgumentError(absl::StrCat(file, " is not playwright-core's"));
+  }
+  std::string version = internal::JsonStringField(json, "version");
+  if (PlaywrightMinor(version).empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(file, " has no Playwright version"));
+  }
+  return version;
+}
 
 absl::Status BrowserServerOptions::Validate() const {
   if (node_path.empty())
@@ -304,6 +323,9 @@ absl::StatusOr<std::unique_ptr<BrowserServer>> LaunchBrowserServer(
   env.push_back(absl::StrCat("PWGRID_PORT=", options.port));
   if (!options.ws_path.empty()) env.push_back(absl::StrCat("PWGRID_WS_PATH=", options.ws_path));
   env.push_back(absl::StrCat("PWGRID_HEADLESS=", options.headless ? "true" : "false"));
+  if (!options.playwright_core_dir.empty()) {
+    env.push_back(absl::StrCat("PWGRID_PLAYWRIGHT_CORE=", options.playwright_core_dir));
+  }
   spawn.env = std::move(env);
   spawn.stdin_fd = in_pipe[0];
   spawn.stdout_fd = out_pipe[1];
