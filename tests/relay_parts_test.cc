@@ -13,6 +13,7 @@
 #include "lib/relay/http_surface.h"
 #include "lib/relay/http_util.h"
 #include "lib/relay/metric_families.h"
+#include "lib/relay/operator_api.h"
 #include "lib/relay/upgrade.h"
 #include "lib/relay/ws_frame.h"
 
@@ -206,6 +207,15 @@ TEST_CASE("the upgrade request drops credentials and hop-by-hop headers and adds
   CHECK(with_id.find("X-Pwgrid-Session-Id: 3f2c9a4e-0000-4000-8000-000000000001\r\n") !=
         std::string::npos);
   CHECK(with_id.find("forged") == std::string::npos);
+  // VERSION_POLICY=any: the worker's Playwright must not see the client's version.
+  HeaderList versioned = client;
+  versioned.push_back({"X-Playwright-Version", "1.64"});
+  CHECK(ForwardedHeaders(versioned, /*drop_version=*/true) ==
+        HeaderList{{"Sec-WebSocket-Key", "k"},
+                   {"Sec-WebSocket-Version", "13"},
+                   {"x-playwright-browser", "chromium"}});
+  CHECK(ForwardedHeaders(versioned).back() ==
+        std::pair<std::string, std::string>{"X-Playwright-Version", "1.64"});
 }
 
 TEST_CASE("the worker's answer: status and body framing") {
@@ -302,6 +312,79 @@ TEST_CASE("the HTTP surface: routes and handshake checks") {
   dirty.headers.push_back({"X-A", "a\nb"});
   CHECK_FALSE(IsCleanRequest(dirty));
   CHECK(IsCleanRequest(Upgrade("/")));
+}
+
+TEST_CASE(
+    "the client's Playwright version: ?playwright=, then x-playwright-version, then User-Agent") {
+  CHECK(RouteRequest(Upgrade("/"), BrowserType::kChromium, 0).playwright_version == "1.65.1");
+  CHECK(RouteRequest(Upgrade("/?playwright=1.64"), BrowserType::kChromium, 0).playwright_version ==
+        "1.64");
+  CHECK(RouteRequest(Upgrade("/?playwright="), BrowserType::kChromium, 0).playwright_version ==
+        "1.65.1");
+  RequestHead with_header = Upgrade("/");
+  with_header.headers.push_back({"X-Playwright-Version", "1.63.2"});
+  CHECK(RouteRequest(with_header, BrowserType::kChromium, 0).playwright_version == "1.63.2");
+  with_header.target = "/?browser=chromium&playwright=1.62.0-beta";
+  CHECK(RouteRequest(with_header, BrowserType::kChromium, 0).playwright_version == "1.62.0-beta");
+  RequestHead hidden = Upgrade("/");
+  hidden.headers.pop_back();  // no User-Agent
+  CHECK(RouteRequest(hidden, BrowserType::kChromium, 0).playwright_version.empty());
+  hidden.headers.push_back({"User-Agent", "curl/8.0"});
+  CHECK(RouteRequest(hidden, BrowserType::kChromium, 0).playwright_version.empty());
+  // An explicit version that is not one is refused, before any worker is looked for.
+  for (const char* target : {"/?playwright=latest", "/?playwright=1"}) {
+    CAPTURE(target);
+    Route r = RouteRequest(Upgrade(target), BrowserType::kChromium, 0);
+    REQUIRE(r.answer.has_value());
+    CHECK(r.answer->status == 400);
+    CHECK(r.answer->rejection);
+  }
+  CHECK(RouteRequest(Upgrade("/?playwright=%3Cx%3E"), BrowserType::kChromium, 0).answer->body ==
+        "{\"error\":{\"code\":400,\"message\":\"Invalid Playwright version: \\u003cx\\u003e - "
+        "expected major.minor[.patch], such as 1.65 or 1.65.1\"}}\n");
+  RequestHead bad_header = Upgrade("/");
+  bad_header.headers.push_back({"x-playwright-version", "next"});
+  CHECK(RouteRequest(bad_header, BrowserType::kChromium, 0).answer->status == 400);
+
+  const HttpAnswer a =
+      VersionNotServedAnswer("No worker serves Playwright 1.40", "1.40.1", {"1.64", "1.65"});
+  CHECK(a.status == 428);
+  CHECK(a.rejection);
+  CHECK(a.Serialize().rfind("HTTP/1.1 428 Precondition Required\r\n", 0) == 0);
+  CHECK(a.body ==
+        "{\"error\":{\"code\":428,\"message\":\"No worker serves Playwright 1.40\","
+        "\"clientVersion\":\"1.40.1\",\"gridVersions\":[\"1.64\",\"1.65\"]}}\n");
+}
+
+TEST_CASE("a client's version that no registered worker of its browser has") {
+  auto worker = [](BrowserType b, std::string version, bool alive = true) {
+    WorkerLoad w;
+    w.info.id = "w" + version;
+    w.info.browser = b;
+    w.info.playwright_version = std::move(version);
+    w.alive = alive;
+    return w;
+  };
+  GridView view;
+  view.refreshed = true;
+  view.workers = {worker(BrowserType::kChromium, "1.65.1"),
+                  worker(BrowserType::kChromium, "1.64.0", /*alive=*/false),
+                  worker(BrowserType::kFirefox, "1.63.0")};
+  std::optional<UnservedVersion> u = UnservedVersionOf(view, BrowserType::kChromium, "1.63.1");
+  REQUIRE(u.has_value());
+  CHECK(u->grid_versions == std::vector<std::string>{"1.64", "1.65"});
+  CHECK(u->message ==
+        "No worker serves Playwright 1.63 (client 1.63.1) for browser type chromium - the grid "
+        "has: 1.64, 1.65");
+  CHECK_FALSE(UnservedVersionOf(view, BrowserType::kChromium, "1.65.0"));
+  CHECK_FALSE(UnservedVersionOf(view, BrowserType::kChromium, "1.64"));  // registered, not alive
+  CHECK_FALSE(UnservedVersionOf(view, BrowserType::kChromium, ""));      // unknown: any worker
+  CHECK_FALSE(UnservedVersionOf(view, BrowserType::kWebkit, "1.63"));    // the browser answer
+  view.workers.push_back(worker(BrowserType::kChromium, ""));  // upstream's: serves any version
+  CHECK_FALSE(UnservedVersionOf(view, BrowserType::kChromium, "1.63.1"));
+  view.workers.pop_back();
+  view.registry = absl::UnavailableError("down");  // cannot tell: queue as usual
+  CHECK_FALSE(UnservedVersionOf(view, BrowserType::kChromium, "1.63.1"));
 }
 
 RequestHead Get(std::string target, HeaderList headers = {}) {
@@ -417,6 +500,41 @@ TEST_CASE("grid-wide series: workers by status, free slots, recycles seen draini
         std::string::npos);
   CHECK(text().find(R"(pwgrid_grid_worker_recycles_total{primary="true"})") == std::string::npos);
   CHECK(has(R"(pwgrid_grid_worker_recycles_total{primary="false"} 0)"));
+}
+
+TEST_CASE("grid-wide series per Playwright version; a version that leaves leaves no series") {
+  prometheus::Registry registry;
+  MetricFamilies m(registry, "redis", "");
+  auto worker = [](std::string id, std::string version, int64_t active, bool alive = true) {
+    WorkerLoad w;
+    w.info.id = std::move(id);
+    w.info.playwright_version = std::move(version);
+    w.active = active;
+    w.lifetime = 10;
+    w.alive = alive;
+    return w;
+  };
+  auto text = [&] { return prometheus::TextSerializer().Serialize(registry.Collect()); };
+  auto has = [&](const std::string& line) { return text().find(line + "\n") != std::string::npos; };
+  GridMetricsInput in;
+  in.registry_up = true;
+  in.limits = {5, 50};
+  in.workers = {worker("chromium:a", "1.65.1", 2), worker("chromium:b", "1.65.0", 0),
+                worker("chromium:c", "1.64.1", 1), worker("chromium:d", "", 0, /*alive=*/false)};
+  m.SetGrid(in);
+  const std::string v = R"(pwgrid_grid_version_workers{browser="chromium",playwright_version=)";
+  CHECK(has(v + R"("1.65",primary="true",status="available"} 2)"));
+  CHECK(has(v + R"("1.64",primary="true",status="available"} 1)"));
+  CHECK(has(v + R"("any",primary="true",status="unreachable"} 1)"));
+  CHECK(has(
+      R"(pwgrid_grid_version_free_slots{browser="chromium",playwright_version="1.65",primary="true"} 8)"));
+  CHECK(has(
+      R"(pwgrid_grid_version_free_slots{browser="chromium",playwright_version="1.64",primary="true"} 4)"));
+  in.workers = {worker("chromium:a", "1.65.1", 0)};
+  m.SetGrid(in);
+  CHECK(has(v + R"("1.65",primary="true",status="available"} 1)"));
+  CHECK(text().find(R"(playwright_version="1.64")") == std::string::npos);
+  CHECK(text().find(R"(playwright_version="any")") == std::string::npos);
 }
 
 TEST_CASE("the HTTP surface: each selection failure's answer") {

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/fake_playwright_core.h"
+
 namespace pwgrid::server {
 namespace {
 
@@ -192,6 +194,47 @@ TEST_CASE("AUTH_TOKENS carries quotas: name:token:max=N") {
   CHECK(c->auth_tokens[1].max_sessions == 0);
   CHECK(Load({{"AUTH_TOKENS", "ci:s3cret:max=0"}}).status().message() ==
         "AUTH_TOKENS: entry 1: max= must be a whole number of sessions, at least 1");
+}
+
+TEST_CASE("VERSION_POLICY: route (default) or any") {
+  CHECK(Load({}).value().version_policy == VersionPolicy::kRoute);
+  CHECK(Load({{"VERSION_POLICY", "any"}}).value().version_policy == VersionPolicy::kAny);
+  CHECK(Load({}, {"--version-policy=any"}).value().version_policy == VersionPolicy::kAny);
+  CHECK(Load({{"VERSION_POLICY", "strict"}}).status().message() ==
+        "VERSION_POLICY must be one of: route, any");
+}
+
+TEST_CASE("LOCAL_PLAYWRIGHT_CORE_DIRS: local workers of several versions, checked at load") {
+  testing::FakePlaywrightCore v164("1.64.1");
+  testing::FakePlaywrightCore v166("1.66.0");
+  // Unset: LOCAL_WORKERS of the pinned version.
+  ServerConfig c = Load({{"LOCAL_WORKERS", "3"}}).value();
+  REQUIRE(c.local_versions.size() == 1);
+  CHECK(c.local_versions[0].playwright_core_dir.empty());
+  CHECK(c.local_versions[0].workers == 3);
+  c = Load({{"LOCAL_PLAYWRIGHT_CORE_DIRS", "pinned=2, " + v164.dir() + "=1," + v166.dir()},
+            {"LOCAL_WORKERS", "4"}})
+          .value();
+  REQUIRE(c.local_versions.size() == 3);
+  CHECK(c.local_versions[0].workers == 2);
+  CHECK(c.local_versions[1].playwright_core_dir == v164.dir());
+  CHECK(c.local_versions[1].playwright_version == "1.64.1");
+  CHECK(c.local_versions[1].workers == 1);
+  CHECK(c.local_versions[2].playwright_version == "1.66.0");
+  CHECK(c.local_versions[2].workers == 4);  // LOCAL_WORKERS, whatever the order of the settings
+  // Problems name the setting and the entry.
+  CHECK(Load({{"LOCAL_PLAYWRIGHT_CORE_DIRS", "/nonexistent/pw=1"}}).status().message() ==
+        "LOCAL_PLAYWRIGHT_CORE_DIRS: cannot read /nonexistent/pw/package.json");
+  testing::FakePlaywrightCore other("1.0.0", "left-pad");
+  CHECK(Load({{"LOCAL_PLAYWRIGHT_CORE_DIRS", other.dir()}}).status().message() ==
+        "LOCAL_PLAYWRIGHT_CORE_DIRS: " + other.dir() + "/package.json is not playwright-core's");
+  CHECK(Load({{"LOCAL_PLAYWRIGHT_CORE_DIRS", "pinned=0"}}).status().message() ==
+        "LOCAL_PLAYWRIGHT_CORE_DIRS: the count of pinned must be between 1 and 64, not '0'");
+  CHECK(Load({{"LOCAL_PLAYWRIGHT_CORE_DIRS", "pinned,,pinned"}}).status().message() ==
+        "LOCAL_PLAYWRIGHT_CORE_DIRS: an entry is empty");
+  CHECK(Load({{"LOCAL_PLAYWRIGHT_CORE_DIRS", "pinned=40," + v164.dir() + "=30"}})
+            .status()
+            .message() == "LOCAL_PLAYWRIGHT_CORE_DIRS: 70 local workers in all, at most 64");
 }
 
 }  // namespace pwgrid::server

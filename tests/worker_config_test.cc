@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/fake_playwright_core.h"
+
 namespace pwgrid::server {
 namespace {
 
@@ -118,6 +120,19 @@ TEST_CASE("the browser server binds to PRIVATE_HOSTNAME's address, not 0.0.0.0, 
   REQUIRE(!bad.ok());
   CHECK(bad.status().message().find("PRIVATE_HOSTNAME: 'no-such-host.invalid' is neither") !=
         std::string_view::npos);
+}
+
+TEST_CASE("PLAYWRIGHT_CORE_DIR: the package to run, its version read at load") {
+  CHECK(Load(Minimal()).value().playwright_core_dir.empty());
+  testing::FakePlaywrightCore core("1.64.1");
+  WorkerConfig c = Load(With(Minimal(), "PLAYWRIGHT_CORE_DIR", core.dir())).value();
+  CHECK(c.playwright_core_dir == core.dir());
+  CHECK(c.playwright_core_version == "1.64.1");
+  CHECK(Load(With(Minimal(), "PLAYWRIGHT_CORE_DIR", "/nonexistent")).status().message() ==
+        "  PLAYWRIGHT_CORE_DIR: cannot read /nonexistent/package.json");
+  testing::FakePlaywrightCore unversioned("main");
+  CHECK(Load(With(Minimal(), "PLAYWRIGHT_CORE_DIR", unversioned.dir())).status().message() ==
+        "  PLAYWRIGHT_CORE_DIR: " + unversioned.dir() + "/package.json has no Playwright version");
 }
 
 }  // namespace

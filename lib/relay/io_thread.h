@@ -87,6 +87,7 @@ struct SessionInfo {
   std::string client_version;  // the client's Playwright version, "" when unknown
   std::string tenant;
   std::string worker_id;
+  std::string worker_version;  // the worker's registered Playwright version, "" when none
   std::string worker_endpoint;
   absl::Time started;  // the worker's 101
   absl::Duration queue_wait;

@@ -99,9 +99,11 @@ std::optional<UnservedVersion> UnservedVersionOf(const GridView& view, BrowserTy
   if (versions.empty()) return std::nullopt;  // no worker of the browser: UnservedBrowserMessage
   UnservedVersion out;
   out.grid_versions.assign(versions.begin(), versions.end());
-  out.message = absl::StrCat("No worker serves Playwright ", minor, " (client ",
-                             std::string(client_version), ") for browser type ", Name(browser),
-                             " - the grid has: ", absl::StrJoin(out.grid_versions, ", "));
+  out.message = absl::StrCat(
+      "No worker serves Playwright ", minor,
+      minor == client_version ? "" : absl::StrCat(" (client ", std::string(client_version), ")"),
+      " for browser type ", Name(browser),
+      " - the grid has: ", absl::StrJoin(out.grid_versions, ", "));
   return out;
 }
 

@@ -431,6 +431,7 @@ std::vector<std::pair<std::string, std::string>> Session::SessionLogFields() con
           {"browser", std::string(ToString(info_.browser))},
           {"workerId", info_.worker_id},
           {"clientVersion", info_.client_version},
+          {"workerVersion", info_.worker_version},
           {"queueWaitMs", absl::StrFormat("%.1f", absl::ToDoubleMilliseconds(info_.queue_wait))}};
 }
 

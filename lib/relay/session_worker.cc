@@ -183,6 +183,7 @@ void Session::StartRelaying(size_t head_len) {
   shared_->active.fetch_add(1, std::memory_order_relaxed);
   shared_->total.fetch_add(1, std::memory_order_relaxed);
   info_.worker_id = lease_.worker().id;
+  info_.worker_version = lease_.worker().playwright_version;
   info_.worker_endpoint = lease_.worker().endpoint;
   info_.started = absl::Now();
   info_.queue_wait = absl::FromChrono(leased_at_ - request_at_);
