@@ -318,6 +318,56 @@ TEST_CASE("grid-wide queue: a dead proxy's tickets expire and the rest move on i
       absl::Seconds(5)));
 }
 
+TEST_CASE("grid-wide queue: one queue per Playwright version") {
+  Call({"FLUSHALL"});
+  std::unique_ptr<WorkerRegistry> r = NewRegistry();
+  SharedQueue* q = r->shared_queue();
+  REQUIRE(q != nullptr);
+  WorkerInfo old_worker = TestWorker("chromium:old");
+  old_worker.playwright_version = "1.64.0";
+  WorkerInfo new_worker = TestWorker("chromium:new");
+  new_worker.playwright_version = "1.65.1";
+  PWGRID_REQUIRE_OK(r->Register(old_worker, absl::Seconds(30)));
+  PWGRID_REQUIRE_OK(r->Register(new_worker, absl::Seconds(30)));
+  auto req = [](const std::string& version) {
+    ReserveRequest request{BrowserType::kChromium, {1, 1000}};
+    request.client_version = version;
+    return request;
+  };
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  absl::StatusOr<SharedQueue::EnterResult> holder = q->Enter(req("1.64.1"), deadline, 100);
+  REQUIRE(holder.ok());
+  REQUIRE(holder->reservation.has_value());
+  CHECK(holder->reservation->worker.id == "chromium:old");
+  absl::StatusOr<SharedQueue::EnterResult> waiting = q->Enter(req("1.64.1"), deadline, 100);
+  REQUIRE(waiting.ok());
+  REQUIRE(!waiting->reservation.has_value());  // the 1.64 slot is taken: it queues
+  CHECK(Call({"SMEMBERS", "pwgrid:queue-groups"}) == "chromium@1.64");
+  // A 1.65 client is served at once, past the waiting 1.64 one.
+  absl::StatusOr<SharedQueue::EnterResult> other = q->Enter(req("1.65.0"), deadline, 100);
+  REQUIRE(other.ok());
+  REQUIRE(other->reservation.has_value());
+  CHECK(other->reservation->worker.id == "chromium:new");
+  absl::StatusOr<std::vector<QueueStats>> stats = q->Stats();
+  REQUIRE(stats.ok());
+  REQUIRE(stats->size() == 1);
+  CHECK(stats->at(0).version == "1.64");
+  CHECK(stats->at(0).waiting == 1);
+  // The 1.65 slot freed is not the 1.64 client's; the 1.64 one is.
+  PWGRID_REQUIRE_OK(r->Release(*other->reservation, false));
+  absl::StatusOr<std::vector<SharedQueue::Grant>> none = q->TakeGrants();
+  REQUIRE(none.ok());
+  CHECK(none->empty());
+  PWGRID_REQUIRE_OK(r->Release(*holder->reservation, false));
+  absl::StatusOr<std::vector<SharedQueue::Grant>> grants = q->TakeGrants();
+  REQUIRE(grants.ok());
+  REQUIRE(grants->size() == 1);
+  CHECK(grants->at(0).ticket == waiting->ticket);
+  CHECK(grants->at(0).reservation.worker.id == "chromium:old");
+  PWGRID_REQUIRE_OK(r->Release(grants->at(0).reservation, false));
+  CHECK(Call({"EXISTS", "pwgrid:queue-groups"}) == "0");
+}
+
 TEST_CASE("grid-wide queue: the queue's statistics, grid-wide and per selector") {
   Grid g(2);
   g.Ask(0, "holder");

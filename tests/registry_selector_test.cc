@@ -61,10 +61,11 @@ struct Fixture {
     o.poll_interval = absl::Seconds(30);  // wake-ups must come from events, not from polling
     selector = NewRegistrySelector(registry.get(), o).value();
   }
-  void AddWorker(const std::string& id) {
+  void AddWorker(const std::string& id, const std::string& playwright_version = "") {
     WorkerInfo w;
     w.id = id;
     w.endpoint = "ws://127.0.0.1:9/p";
+    w.playwright_version = playwright_version;
     PWGRID_REQUIRE_OK(registry->Register(w, absl::Seconds(60)));
   }
   int64_t Active(const std::string& id) {
@@ -157,6 +158,41 @@ TEST_CASE("a waiting client gets the slot another releases, first come first ser
   second->Release();
   REQUIRE(r.Wait(3));
   CHECK(r.order()[2] == "third");
+}
+
+TEST_CASE("queues are per Playwright version: a waiting 1.64 client never holds up a 1.65 one") {
+  Fixture f;  // C = 1
+  f.AddWorker("chromium:old", "1.64.0");
+  f.AddWorker("chromium:new", "1.65.1");
+  auto req = [&](const std::string& version) {
+    SelectRequest q = f.Req();
+    q.client_version = version;
+    return q;
+  };
+  std::optional<Lease> held = f.selector->TryAcquire(req("1.64.1"));
+  REQUIRE(held.has_value());
+  CHECK(held->worker().id == "chromium:old");
+  Results r;
+  f.selector->Acquire(req("1.64.0"), r.Callback("old-waiting"));
+  CHECK(Eventually([&] { return f.selector->waiting() == 1; }));
+  const std::vector<QueueStats> stats = f.selector->queue_stats();
+  REQUIRE(stats.size() == 1);
+  CHECK(stats[0].version == "1.64");
+  // The 1.65 client is served at once, past the waiting 1.64 client.
+  f.selector->Acquire(req("1.65.0"), r.Callback("new"));
+  REQUIRE(r.Wait(1));
+  CHECK(r.order()[0] == "new");
+  absl::StatusOr<Lease> fresh = r.Take("new");
+  PWGRID_REQUIRE_OK(fresh.status());
+  CHECK(fresh->worker().id == "chromium:new");
+  // The 1.64 client gets the 1.64 slot when it frees, not the 1.65 one (also free now).
+  fresh->Release();
+  CHECK(!r.Wait(2, absl::Milliseconds(100)));
+  held->Release();
+  REQUIRE(r.Wait(2));
+  absl::StatusOr<Lease> old = r.Take("old-waiting");
+  PWGRID_REQUIRE_OK(old.status());
+  CHECK(old->worker().id == "chromium:old");
 }
 
 TEST_CASE("a newly registered worker wakes waiting clients") {
