@@ -169,7 +169,11 @@ def report(results, cfg, out, seconds):
     table("5. Selection: Reserve + Release", "µs; Redis CPU µs per selection",
           [(f"select_{q}_{n_w}", m, f"{q}, {n_w} workers") for n_w in cfg.workers for q in ("p50", "p99")
            for m in ("memory", "redis")] +
-          [(f"select_cpu_{n_w}", "redis", f"Redis CPU, {n_w} workers") for n_w in cfg.workers])
+          [(f"select_cpu_{n_w}", "redis", f"Redis CPU, {n_w} workers") for n_w in cfg.workers] +
+          [(f"select_{q}_{max(cfg.workers)}v3", m, f"{q}, {max(cfg.workers)} workers over 3 Playwright versions")
+           for q in ("p50", "p99") for m in ("memory", "redis")] +
+          [(f"select_cpu_{max(cfg.workers)}v3", "redis",
+            f"Redis CPU, {max(cfg.workers)} workers over 3 Playwright versions")])
     table(f"6. Saturation: {cfg.waiters} clients waiting for 5 slots", "µs from release to next served",
           [(f"wake_{q}", m, q) for q in ("p50", "p99") for m in ("memory", "redis")] +
           [(f"wake_cross_{q}", "redis", f"{q}, one slot, the waiter on the other proxy (grid-wide queue hand-over)")

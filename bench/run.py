@@ -160,6 +160,17 @@ def selection_suite(build, cfg, results):
                 if mode == "redis":
                     results.setdefault((f"select_cpu_{n}", mode), []).append(r["redis_cpu_us_per_selection"])
             log(f"selection {mode} {n} done")
+        # The largest fleet again, spread over 3 Playwright versions (clients of each in turn).
+        n = max(cfg.workers)
+        for run in range(cfg.runs):
+            count = cfg.select_count if n <= 1000 else max(50, cfg.select_count // 5)
+            r = run_tool([f"{build}/bench/selection", f"mode={mode}", f"workers={n}",
+                          f"count={count}", "versions=3"], timeout=1800)
+            results.setdefault((f"select_p50_{n}v3", mode), []).append(r["p50_us"])
+            results.setdefault((f"select_p99_{n}v3", mode), []).append(r["p99_us"])
+            if mode == "redis":
+                results.setdefault((f"select_cpu_{n}v3", mode), []).append(r["redis_cpu_us_per_selection"])
+        log(f"selection {mode} {n} over 3 versions done")
     for mode, proxies in (("memory", 1), ("redis", 2)):
         for run in range(cfg.runs):
             r = run_tool([f"{build}/bench/wakeup", f"mode={mode}", f"proxies={proxies}", "slots=5",

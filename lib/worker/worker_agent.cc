@@ -152,7 +152,9 @@ class WorkerAgent::Impl {
     }
     w->next_heartbeat = options_.clock->Now() + options_.heartbeat_interval;
     PWGRID_LOG(options_.logger, LogLevel::kInfo, "Browser worker is ready to work",
-               {{"workerId", w->info.id}, {"endpoint", w->info.endpoint}});
+               {{"workerId", w->info.id},
+                {"endpoint", w->info.endpoint},
+                {"playwrightVersion", w->info.playwright_version}});
     return w;
   }
 

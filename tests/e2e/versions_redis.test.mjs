@@ -78,6 +78,8 @@ test('pwgrid-worker registers the version of the playwright-core it runs', async
   assert.notEqual(minor(secondVersion), minor(pinnedVersion), 'the second version is another minor');
   assert.equal((await hgetall(rds.port, `worker:${pinned.ids[0]}`)).playwrightVersion, pinnedVersion);
   assert.equal((await hgetall(rds.port, `worker:${older.ids[0]}`)).playwrightVersion, secondVersion);
+  const ready = older.lines.find((l) => l.message === 'Browser worker is ready to work');
+  assert.equal(ready.playwrightVersion, secondVersion);
 });
 
 test('clients of both versions at once each land on a worker of their own version', async () => {
