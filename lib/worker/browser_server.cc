@@ -219,6 +219,9 @@ class NodeBrowserServer : public BrowserServer {
     // SIGTERM (the launcher closes the browser, exit 0), then SIGKILL to the launcher's group and
     // the browser's own (Playwright starts the browser detached, in a group of its own).
     process_->Terminate(stop_timeout_, {browser_pid_});
+    // What the processes wrote to stderr before they ended is in BROWSER_LOG when Stop returns
+    // (the tail thread may still hold it in the pipe).
+    stderr_tail_->WaitForEnd(kFailureDrainTime);
     return absl::OkStatus();
   }
 
