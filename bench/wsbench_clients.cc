@@ -139,12 +139,21 @@ int Throughput(const Url& u, size_t size, int inflight, double seconds) {
     stop = true;
     cv.notify_one();
   }
-  writer.join();
-  // Drain what is still in flight, then close.
-  for (int i = 0; i < outstanding; ++i) {
+  // Drain what is still in flight before joining the writer: it may be blocked in Send() on a
+  // message the peer can take only once its echoes are read (joining first deadlocked, seen on
+  // the direct path: the harness's 600 s timeout). Once `stop` is set, `outstanding` only falls;
+  // it counts a message from just before its Send() starts.
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (outstanding == 0) break;
+    }
     uint64_t n = 0;
     c.Receive(&n);
+    std::lock_guard<std::mutex> lock(mu);
+    --outstanding;
   }
+  writer.join();
   c.Close();
   const double s = std::chrono::duration<double>(t1 - t0).count();
   std::printf("throughput bytes=%llu seconds=%.3f mb_per_s=%.1f\n",
