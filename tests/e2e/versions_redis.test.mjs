@@ -79,7 +79,7 @@ test('pwgrid-worker registers the version of the playwright-core it runs', async
   assert.equal((await hgetall(rds.port, `worker:${pinned.ids[0]}`)).playwrightVersion, pinnedVersion);
   assert.equal((await hgetall(rds.port, `worker:${older.ids[0]}`)).playwrightVersion, secondVersion);
   const ready = older.lines.find((l) => l.message === 'Browser worker is ready to work');
-  assert.equal(ready.playwrightVersion, secondVersion);
+  assert.equal(ready.data.playwrightVersion, secondVersion);  // the Node worker's JSON: extras in data
 });
 
 test('clients of both versions at once each land on a worker of their own version', async () => {
