@@ -82,8 +82,9 @@ export async function httpGet(port, path) {
 }
 
 // One real session: connect, context, page, goto, title (and optionally a full-page screenshot).
-export async function session(wsUrl, pageUrl, { screenshot = false } = {}) {
-  const browser = await chromium.connect(wsUrl, { timeout: 30_000 });
+// `client`: the playwright-core module to connect with (default: the pinned one).
+export async function session(wsUrl, pageUrl, { screenshot = false, client = { chromium } } = {}) {
+  const browser = await client.chromium.connect(wsUrl, { timeout: 30_000 });
   try {
     const context = await browser.newContext();
     const page = await context.newPage();
@@ -95,6 +96,16 @@ export async function session(wsUrl, pageUrl, { screenshot = false } = {}) {
   } finally {
     await browser.close();
   }
+}
+
+// A connect that must be refused: its error message (without Playwright's call log) and how long
+// the refusal took (ms). `client` as for session().
+export async function refusedConnect(wsUrl, { client = { chromium } } = {}) {
+  const t0 = Date.now();
+  const err = await client.chromium.connect(wsUrl, { timeout: 30_000 }).then(
+    async (b) => { await b.close(); return null; }, (e) => e);
+  if (!err) throw new Error(`the connect to ${wsUrl} was not refused`);
+  return { message: err.message.split('Call log:')[0], ms: Date.now() - t0 };
 }
 
 // ---- procfs: processes and their sockets (Linux) ----

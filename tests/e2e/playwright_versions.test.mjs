@@ -6,7 +6,9 @@ import { request } from 'node:http';
 import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 
-import { chromium, startGrid, startPageServer, stopGrid } from './grid_harness.mjs';
+import {
+  chromium, refusedConnect, session, startGrid, startPageServer, stopGrid,
+} from './grid_harness.mjs';
 import { waitFor } from './redis_harness.mjs';
 
 const SECOND = process.env.PWGRID_SECOND_PLAYWRIGHT;
@@ -28,28 +30,9 @@ after(() => { if (pages) pages.close(); });
 
 const status = async (port) => (await fetch(`http://127.0.0.1:${port}/api/v1/status`)).json();
 
-// One real session with `pw` (a playwright-core module): newPage, goto, title, close.
-async function realSession(pw, url) {
-  const browser = await pw.chromium.connect(url, { timeout: 30_000 });
-  try {
-    const page = await browser.newPage();
-    await page.goto(pageUrl);
-    const title = await page.title();
-    await page.close();
-    return title;
-  } finally {
-    await browser.close();
-  }
-}
+const realSession = async (pw, url) => (await session(url, pageUrl, { client: pw })).title;
 
-// The connect error of `pw` at `url`, with the time it took (ms).
-async function refused(pw, url) {
-  const t0 = Date.now();
-  const err = await pw.chromium.connect(url, { timeout: 30_000 }).then(
-    async (b) => { await b.close(); return null; }, (e) => e);
-  assert.ok(err, 'the connect was refused');
-  return { message: err.message.split('Call log:')[0], ms: Date.now() - t0 };
-}
+const refused = (pw, url) => refusedConnect(url, { client: pw });
 
 // A raw upgrade request with extra headers: resolves with the answer's status and body.
 function upgradeAnswer(port, headers) {

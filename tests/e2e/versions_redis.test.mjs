@@ -7,7 +7,9 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 
-import { chromium, startPageServer, stopGrid } from './grid_harness.mjs';
+import {
+  chromium, refusedConnect, session, startPageServer, stopGrid,
+} from './grid_harness.mjs';
 import {
   hgetall, redis, registerLikeUpstream, startProxy, startRedis, startWorker, stopProcess, waitFor,
 } from './redis_harness.mjs';
@@ -53,26 +55,9 @@ const allIdle = async () => {
   return Object.values(active).every((v) => v === '0');
 };
 
-async function realSession(pw, wsUrl) {
-  const browser = await pw.chromium.connect(wsUrl, { timeout: 30_000 });
-  try {
-    const page = await browser.newPage();
-    await page.goto(pageUrl);
-    const title = await page.title();
-    await page.close();
-    return title;
-  } finally {
-    await browser.close();
-  }
-}
+const realSession = async (pw, url) => (await session(url, pageUrl, { client: pw })).title;
 
-async function refused(pw, wsUrl) {
-  const t0 = Date.now();
-  const err = await pw.chromium.connect(wsUrl, { timeout: 30_000 }).then(
-    async (b) => { await b.close(); return null; }, (e) => e);
-  assert.ok(err, 'the connect was refused');
-  return { message: err.message.split('Call log:')[0], ms: Date.now() - t0 };
-}
+const refused = (pw, url) => refusedConnect(url, { client: pw });
 
 test('pwgrid-worker registers the version of the playwright-core it runs', async () => {
   assert.notEqual(minor(secondVersion), minor(pinnedVersion), 'the second version is another minor');
