@@ -11,6 +11,7 @@
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <map>
@@ -28,6 +29,12 @@ namespace pwgrid::internal {
 inline constexpr std::array<BrowserType, 3> kAllBrowsers = {
     BrowserType::kChromium, BrowserType::kFirefox, BrowserType::kWebkit};
 inline size_t BrowserIndex(BrowserType b) { return static_cast<size_t>(b); }
+
+// The sessions an available worker can still take under `limits` (concurrent and lifetime).
+inline int64_t FreeSlots(const WorkerLoad& w, const SessionLimits& limits) {
+  return std::max<int64_t>(
+      0, std::min(limits.max_concurrent - w.active, limits.max_lifetime - w.lifetime));
+}
 
 // What the registry says of the grid, as the relay's monitor last read it.
 struct GridMetricsInput {

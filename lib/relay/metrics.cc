@@ -212,8 +212,7 @@ void MetricFamilies::SetGrid(const GridMetricsInput& in) {
         ++counts[2];
       } else if (w.info.status == WorkerStatus::kAvailable) {
         ++counts[0];
-        free_slots += std::max<int64_t>(
-            0, std::min(in.limits.max_concurrent - w.active, in.limits.max_lifetime - w.lifetime));
+        free_slots += FreeSlots(w, in.limits);
       } else {
         ++counts[1];
         draining_now.insert(w.info.id);
@@ -253,8 +252,7 @@ void MetricFamilies::SetGrid(const GridMetricsInput& in) {
       ++c[2];
     } else if (w.info.status == WorkerStatus::kAvailable) {
       ++c[0];
-      c[3] += std::max<int64_t>(
-          0, std::min(in.limits.max_concurrent - w.active, in.limits.max_lifetime - w.lifetime));
+      c[3] += FreeSlots(w, in.limits);
     } else {
       ++c[1];
     }

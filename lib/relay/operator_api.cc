@@ -160,8 +160,7 @@ std::string StatusJson(const RelayShared& shared) {
     ++c.workers;
     if (w.alive && w.info.status == WorkerStatus::kAvailable) {
       ++c.available;
-      c.free_slots += std::max<int64_t>(
-          0, std::min(o.limits.max_concurrent - w.active, o.limits.max_lifetime - w.lifetime));
+      c.free_slots += FreeSlots(w, o.limits);
     }
   }
   for (const QueueStats& q : queue) {
