@@ -21,7 +21,9 @@ namespace {
 
 timeval TimevalOf(absl::Duration d) { return absl::ToTimeval(d); }
 
-RedisValue Convert(const redisReply* r) {
+}  // namespace
+
+RedisValue RedisValueOf(const redisReply* r) {
   RedisValue v;
   switch (r->type) {
     case REDIS_REPLY_INTEGER:
@@ -43,12 +45,14 @@ RedisValue Convert(const redisReply* r) {
     case REDIS_REPLY_ARRAY:
       v.type = RedisValue::Type::kArray;
       v.elements.reserve(r->elements);
-      for (size_t i = 0; i < r->elements; ++i) v.elements.push_back(Convert(r->element[i]));
+      for (size_t i = 0; i < r->elements; ++i) v.elements.push_back(RedisValueOf(r->element[i]));
       break;
     default: v.type = RedisValue::Type::kNil;
   }
   return v;
 }
+
+namespace {
 
 // hiredis 0.14 allocates an array reply's element table from the count the server announces,
 // before any element arrives: "*444444444\r\n" alone asks for 3.5 GB (found by
@@ -77,6 +81,8 @@ void* CreateNil(const redisReadTask* t) {
 constexpr redisReplyObjectFunctions kBoundedFunctions = {CreateString, CreateBoundedArray,
                                                          CreateInteger, CreateNil, freeReplyObject};
 
+}  // namespace
+
 void BoundReplies(redisReader* reader) {
   if (reader == nullptr || reader->fn == &kBoundedFunctions) return;
   reader->privdata = reader->fn;
@@ -93,46 +99,31 @@ void ToArgv(const std::vector<std::string>& args, std::vector<const char*>& argv
   }
 }
 
-// hiredis writes with write(2): a peer that went away (Redis killed) raises SIGPIPE, whose default
-// action ends the whole host process, and a library must not change the process's signal
-// dispositions. So SIGPIPE is blocked in the calling thread for the duration of each hiredis call,
-// and one raised meanwhile is taken off this thread's pending set before the mask is restored (the
-// write then simply fails with EPIPE, which hiredis reports).
-class ScopedSigpipeBlock {
- public:
-  ScopedSigpipeBlock() {
-    sigset_t pipe;
-    sigemptyset(&pipe);
-    sigaddset(&pipe, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe, &old_);
+ScopedSigpipeBlock::ScopedSigpipeBlock() {
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, &old_);
+  sigset_t pending;
+  sigpending(&pending);
+  was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+}
+
+ScopedSigpipeBlock::~ScopedSigpipeBlock() {
+  if (!was_pending_) {
     sigset_t pending;
     sigpending(&pending);
-    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
-  }
-  ~ScopedSigpipeBlock() {
-    if (!was_pending_) {
-      sigset_t pending;
-      sigpending(&pending);
-      if (sigismember(&pending, SIGPIPE) == 1) {
-        sigset_t pipe;
-        sigemptyset(&pipe);
-        sigaddset(&pipe, SIGPIPE);
-        const timespec zero{0, 0};
-        while (sigtimedwait(&pipe, nullptr, &zero) < 0 && errno == EINTR) {
-        }
+    if (sigismember(&pending, SIGPIPE) == 1) {
+      sigset_t pipe;
+      sigemptyset(&pipe);
+      sigaddset(&pipe, SIGPIPE);
+      const timespec zero{0, 0};
+      while (sigtimedwait(&pipe, nullptr, &zero) < 0 && errno == EINTR) {
       }
     }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
   }
-  ScopedSigpipeBlock(const ScopedSigpipeBlock&) = delete;
-  ScopedSigpipeBlock& operator=(const ScopedSigpipeBlock&) = delete;
-
- private:
-  sigset_t old_;
-  bool was_pending_ = false;
-};
-
-}  // namespace
+  pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+}
 
 absl::StatusOr<std::vector<RedisValue>> DecodeRedisReplies(std::string_view bytes) {
   redisReader* reader = redisReaderCreate();
@@ -150,7 +141,7 @@ absl::StatusOr<std::vector<RedisValue>> DecodeRedisReplies(std::string_view byte
       break;
     }
     if (raw == nullptr) break;  // no complete reply left
-    out.push_back(Convert(static_cast<redisReply*>(raw)));
+    out.push_back(RedisValueOf(static_cast<redisReply*>(raw)));
     freeReplyObject(raw);
   }
   redisReaderFree(reader);
@@ -242,7 +233,7 @@ absl::StatusOr<std::vector<RedisValue>> RedisConnection::Pipeline(
   for (size_t i = 0; i < cmds.size(); ++i) {
     void* raw = nullptr;
     if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) return IoError("read");
-    out.push_back(Convert(static_cast<redisReply*>(raw)));
+    out.push_back(RedisValueOf(static_cast<redisReply*>(raw)));
     freeReplyObject(raw);
   }
   return out;
@@ -314,7 +305,7 @@ absl::StatusOr<RedisValue> RedisConnection::Receive(absl::Duration timeout, bool
     if (raw == nullptr) return RedisValue{};
   }
   *got = true;
-  RedisValue v = Convert(static_cast<redisReply*>(raw));
+  RedisValue v = RedisValueOf(static_cast<redisReply*>(raw));
   freeReplyObject(raw);
   return v;
 }

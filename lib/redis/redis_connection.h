@@ -11,6 +11,8 @@
 
 #include "lib/common/internal.h"
 
+#include <signal.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -22,6 +24,8 @@
 #include "absl/time/time.h"
 
 struct redisContext;
+struct redisReader;
+struct redisReply;
 
 namespace pwgrid::internal {
 
@@ -35,6 +39,34 @@ struct RedisValue {
 
   bool is_nil() const { return type == Type::kNil; }
   bool is_error() const { return type == Type::kError; }
+};
+
+// A hiredis reply as a value.
+RedisValue RedisValueOf(const redisReply* reply);
+
+// Bounds the array replies `reader` accepts (hiredis 0.14 allocates an array's element table
+// from the count the server announces, before any element arrives).
+void BoundReplies(redisReader* reader);
+
+// hiredis' argv form of `args` (pointers into `args`, which must outlive them).
+void ToArgv(const std::vector<std::string>& args, std::vector<const char*>& argv,
+            std::vector<size_t>& lens);
+
+// hiredis writes with write(2): a peer that went away (Redis killed) raises SIGPIPE, whose default
+// action ends the whole host process, and a library must not change the process's signal
+// dispositions. So SIGPIPE is blocked in the calling thread for the duration of each hiredis call
+// that writes, and one raised meanwhile is taken off this thread's pending set before the mask is
+// restored (the write then simply fails with EPIPE, which hiredis reports).
+class ScopedSigpipeBlock {
+ public:
+  ScopedSigpipeBlock();
+  ~ScopedSigpipeBlock();
+  ScopedSigpipeBlock(const ScopedSigpipeBlock&) = delete;
+  ScopedSigpipeBlock& operator=(const ScopedSigpipeBlock&) = delete;
+
+ private:
+  sigset_t old_;
+  bool was_pending_ = false;
 };
 
 // Parses RESP2 bytes into the complete replies they hold, with hiredis' reader and the same

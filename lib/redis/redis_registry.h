@@ -33,6 +33,7 @@
 #include "lib/redis/redis_registry_hooks.h"
 #include "lib/redis/scripts.h"
 #include "lib/registry/listener_set.h"
+#include "lib/selector/loop_acquire.h"
 
 #include "pwgrid/redis_worker_registry.h"
 
@@ -52,6 +53,10 @@ inline int64_t ToInt(const RedisValue& v) {
   if (v.type == RedisValue::Type::kString && absl::SimpleAtoi(v.str, &out)) return out;
   return 0;
 }
+
+// The selection script's arguments (select.lua) for a reservation that does not queue.
+std::vector<std::string> SelectArgs(const ReserveRequest& request, const std::string& lease_id,
+                                    absl::Duration lease_ttl);
 
 // The selection script's reply (select.lua) as a Reservation without its lease id and tenant;
 // nullopt: nothing was reserved. Internal: an array too short to be a reservation.
@@ -105,7 +110,7 @@ struct LiveLease {
 };
 inline constexpr size_t kMaxPendingReleases = 100000;
 
-class RedisWorkerRegistry : public WorkerRegistry, public SharedQueue {
+class RedisWorkerRegistry : public WorkerRegistry, public SharedQueue, public LoopReserveSource {
  public:
   RedisWorkerRegistry(const RedisRegistryOptions& options, internal::RedisRegistryTestHooks hooks)
       : options_(options),
@@ -169,6 +174,21 @@ class RedisWorkerRegistry : public WorkerRegistry, public SharedQueue {
 
   SharedQueue* shared_queue() override { return this; }
 
+  // LoopReserveSource: one asynchronous connection per loop (redis_loop_reserver.cc).
+  std::unique_ptr<LoopReserver> OpenLoopReserver(EventLoop* loop) override;
+
+  // The selection script's reply `r` to a reservation under `lease_id` as a Reservation, which
+  // this registry then renews; nullopt: nothing was reserved (or the script asks for a re-index).
+  // ResourceExhausted: the tenant is at its quota.
+  absl::StatusOr<std::optional<Reservation>> AdoptReservation(const RedisValue& r,
+                                                              const ReserveRequest& request,
+                                                              const std::string& lease_id);
+  std::string NextLeaseId() {
+    absl::MutexLock lock(&state_mu_);
+    return absl::StrCat(proxy_tag_, "-", ++next_lease_);
+  }
+  const RedisRegistryOptions& options() const { return options_; }
+
   // pwgrid:reporter: SET NX PX, and renewed (PEXPIRE) by the proxy it names.
   absl::StatusOr<bool> ClaimReporter(std::string_view claimant, absl::Duration ttl) override;
   // pwgrid:sessions, read before the leases so that an entry whose lease is gone is known to be
@@ -200,11 +220,6 @@ class RedisWorkerRegistry : public WorkerRegistry, public SharedQueue {
   // Re-indexes every entry of the active hash, in batches (each batch is one short script, so
   // Redis is never blocked for long), then records that the index has seen them all.
   absl::Status Reindex();
-
-  std::string NextLeaseId() {
-    absl::MutexLock lock(&state_mu_);
-    return absl::StrCat(proxy_tag_, "-", ++next_lease_);
-  }
 
   // The connection. Calls never connect themselves: while the connection is down they fail at
   // once with Unavailable, and the upkeep thread reconnects (Reconnect()), so that no caller waits

@@ -213,6 +213,16 @@ absl::Status QuotaError(const ReserveRequest& request) {
                                                    request.tenant_max_sessions, " session(s)"));
 }
 
+// How long from now until `deadline`, in ms for Redis: at least 1, at most a year (an infinite
+// deadline).
+std::string RemainingMs(absl::Time deadline, absl::Time now) {
+  const absl::Duration left =
+      std::clamp(deadline - now, absl::Milliseconds(1), absl::Hours(24 * 365));
+  return Ms(left);
+}
+
+}  // namespace
+
 std::vector<std::string> SelectArgs(const ReserveRequest& request, const std::string& lease_id,
                                     absl::Duration lease_ttl) {
   return {absl::StrCat(request.limits.max_concurrent),
@@ -229,24 +239,20 @@ std::vector<std::string> SelectArgs(const ReserveRequest& request, const std::st
           PlaywrightMinor(request.client_version)};
 }
 
-// How long from now until `deadline`, in ms for Redis: at least 1, at most a year (an infinite
-// deadline).
-std::string RemainingMs(absl::Time deadline, absl::Time now) {
-  const absl::Duration left =
-      std::clamp(deadline - now, absl::Milliseconds(1), absl::Hours(24 * 365));
-  return Ms(left);
-}
-
-}  // namespace
-
 absl::StatusOr<std::optional<Reservation>> RedisWorkerRegistry::Reserve(
     const ReserveRequest& request) {
   const std::string lease_id = NextLeaseId();
   std::vector<std::string> args = SelectArgs(request, lease_id, options_.lease_ttl);
   PWGRID_ASSIGN_OR_RETURN(RedisValue r, Select(args));
+  return AdoptReservation(r, request, lease_id);
+}
+
+absl::StatusOr<std::optional<Reservation>> RedisWorkerRegistry::AdoptReservation(
+    const RedisValue& r, const ReserveRequest& request, const std::string& lease_id) {
   if (r.type == RedisValue::Type::kInteger && r.integer == -2) return QuotaError(request);
-  if (r.type == RedisValue::Type::kInteger)
-    return std::optional<Reservation>();  // -3: queued first
+  if (r.type == RedisValue::Type::kInteger) {
+    return std::optional<Reservation>();  // -3: queued first; -1: the index needs a rebuild
+  }
   PWGRID_ASSIGN_OR_RETURN(std::optional<Reservation> decoded,
                           DecodeSelectReply(r, request.browser));
   if (!decoded) return decoded;

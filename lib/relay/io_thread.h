@@ -24,8 +24,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "lib/common/log_util.h"
+#include "lib/relay/asio_event_loop.h"
 #include "lib/relay/grid_monitor.h"
 #include "lib/relay/metric_families.h"
+#include "lib/selector/loop_acquire.h"
 #include "pwgrid/metrics.h"
 #include "pwgrid/relay.h"
 
@@ -66,6 +68,10 @@ struct IoThread {
   // After the pool: destroying the io_context destroys the handlers it still holds, and with
   // them sessions, which give their buffers back themselves.
   asio::io_context io{1};
+  // With a selector that can reserve on this thread's loop (Redis): the loop and the acquirer,
+  // destroyed before the io_context (their handlers are still queued in it).
+  std::unique_ptr<AsioEventLoop> loop;
+  std::unique_ptr<LoopAcquirer> acquirer;
   // This thread's handle on the listening socket (thread 0: the socket itself; the others: a
   // dup of it), so that a connection is accepted by the thread that will serve it.
   std::optional<asio::ip::tcp::acceptor> acceptor;

@@ -5,9 +5,10 @@
 // Threads: each I/O thread runs its own io_context (concurrency hint 1) and accepts on its own
 // handle of the listening socket, so a connection is served by the thread that accepted it, and
 // a session's sockets, timers and handlers stay on that thread for its whole life: no strands, no
-// locks and no cross-thread wake-ups on the data path. Only the answer of a selector that had to
-// queue the client (TryAcquire() found no slot at once) and Stop() are posted in from other
-// threads.
+// locks and no cross-thread wake-ups on the data path. With a Redis registry, each thread also
+// has its own asynchronous Redis connection (lib/selector/loop_acquire.h), on which an
+// uncontended connect is selected. Only the answer of a selector that had to queue the client (no
+// slot at once) and Stop() are posted in from other threads.
 #include "pwgrid/relay.h"
 
 #include <fcntl.h>
@@ -111,6 +112,11 @@ class Relay::Impl {
       threads_.push_back(std::make_unique<IoThread>(options.buffer_bytes));
       threads_.back()->acceptor.emplace(threads_.back()->io);
       threads_.back()->accept_retry.emplace(threads_.back()->io);
+      if (auto* source = dynamic_cast<internal::LoopAcquireSource*>(selector)) {
+        IoThread& t = *threads_.back();
+        t.loop = std::make_unique<internal::AsioEventLoop>(t.io);
+        t.acquirer = source->OpenLoopAcquirer(t.loop.get());
+      }
     }
     // The threads outlive the monitor, which Stop() joins before they go.
     shared_->byte_totals = [this] {

@@ -51,7 +51,7 @@ void Session::Start() {
 }
 
 void Session::CancelWaiting() {
-  if (state_ == State::kWaitingForWorker) shared_->selector->Cancel(ticket_);
+  if (state_ == State::kWaitingForWorker) StopWaiting();
 }
 
 // ---- HTTP phase ---------------------------------------------------------------------------
@@ -304,12 +304,52 @@ void Session::CloseGracefully() {
 }
 
 // ---- selection ----------------------------------------------------------------------------
-// Asks for a worker for request_ (again after a dial failure, with the same deadline).
+// Asks for a worker for request_ (again after a dial failure, with the same deadline): at once
+// on this thread when the registry is in-process, then on this thread's loop when the registry
+// can reserve there (Redis), else through the selector's thread.
 void Session::Acquire() {
   if (std::optional<Lease> now = shared_->selector->TryAcquire(request_)) {
     OnLease(*std::move(now), /*queued=*/false);  // no thread hop when the registry is in-process
     return;
   }
+  if (home_->acquirer != nullptr && TryLoopAcquire()) return;
+  AcquireFromSelector();
+}
+
+// The selection script goes out on this I/O thread's own Redis connection and its answer comes
+// back on this thread: no other thread runs. No slot at once (or no answer within the
+// reserver's timeout) goes on to the selector, which queues the client.
+bool Session::TryLoopAcquire() {
+  auto self = shared_from_this();
+  const uint64_t attempt = ++acquire_attempt_;
+  const bool sent =
+      home_->acquirer->TryAcquire(request_, [self, attempt](std::optional<Lease> lease) mutable {
+        auto held = std::make_shared<std::optional<Lease>>(std::move(lease));
+        // Posted (to this same thread, which costs no wake-up): the answer never runs inside the
+        // Redis connection's callback, which a fallback may use again.
+        asio::post(self->client_.get_executor(), [self, attempt, held] {
+          // Answered already (the client left, Stop(), the timeout): a late lease releases itself.
+          if (!self->LoopAcquiring(attempt)) return;
+          if (held->has_value()) {
+            self->OnLease(std::move(**held), /*queued=*/true);
+          } else {
+            self->AcquireFromSelector();
+          }
+        });
+      });
+  if (!sent) return false;
+  state_ = State::kWaitingForWorker;
+  loop_attempt_ = attempt;
+  ArmTimer(home_->acquirer->timeout(), [self, attempt] {
+    if (!self->LoopAcquiring(attempt)) return;
+    self->home_->acquirer->Abandon();
+    self->AcquireFromSelector();
+  });
+  WatchWhileWaiting();
+  return true;
+}
+
+void Session::AcquireFromSelector() {
   auto self = shared_from_this();
   state_ = State::kWaitingForWorker;
   const uint64_t attempt = ++acquire_attempt_;
@@ -331,6 +371,23 @@ void Session::Acquire() {
   WatchWhileWaiting();
 }
 
+// The client waits for an answer on this thread's loop (TryLoopAcquire), not for the selector.
+bool Session::LoopAcquiring(uint64_t attempt) const {
+  return state_ == State::kWaitingForWorker && attempt == acquire_attempt_ &&
+         loop_attempt_ == attempt;
+}
+
+// The waiting client is gone or the relay stops: a loop answer still on its way is dropped, a
+// selector's waiter is cancelled (its callback then gives the answer).
+void Session::StopWaiting() {
+  if (LoopAcquiring(acquire_attempt_)) {
+    ++acquire_attempt_;
+    OnLease(absl::CancelledError("acquire cancelled"), /*queued=*/true);
+    return;
+  }
+  shared_->selector->Cancel(ticket_);
+}
+
 // A client that leaves while waiting gives its place in the queue up. What it sends meanwhile
 // (frames sent before the 101) is kept for the worker, and the watch goes on, so that a client
 // that sent something and then left is noticed too.
@@ -339,7 +396,7 @@ void Session::WatchWhileWaiting() {
   client_.async_wait(tcp::socket::wait_read, [self](const asio::error_code& ec) {
     if (ec || self->state_ != State::kWaitingForWorker) return;
     if (!self->ReadEarlyBytes()) {
-      self->shared_->selector->Cancel(self->ticket_);
+      self->StopWaiting();
       return;
     }
     self->WatchWhileWaiting();

@@ -112,6 +112,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void Answer(const HttpAnswer& answer);
   void CloseGracefully();
   void Acquire();
+  bool TryLoopAcquire();
+  void AcquireFromSelector();
+  bool LoopAcquiring(uint64_t attempt) const;
+  void StopWaiting();
   void WatchWhileWaiting();
   bool ReadEarlyBytes();
   void OnLease(absl::StatusOr<Lease> result, bool queued);
@@ -170,6 +174,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Lease lease_;
   uint64_t ticket_ = 0;
   uint64_t acquire_attempt_ = 0;  // tags the selector's answers: only the current one counts
+  uint64_t loop_attempt_ = 0;     // the attempt that waits for the loop's answer, if current
   SelectRequest request_;         // what the client asked for, with its deadline
   int dial_failures_ = 0;
   bool dial_timed_out_ = false;  // why the current dial failed

@@ -34,6 +34,7 @@
 #include "absl/synchronization/mutex.h"
 #include "lib/common/log_util.h"
 #include "lib/common/status_util.h"
+#include "lib/selector/loop_acquire.h"
 #include "pwgrid/queue_policy.h"
 #include "pwgrid/selector.h"
 
@@ -56,7 +57,7 @@ absl::Status SelectorOptions::Validate() const {
 
 namespace {
 
-class RegistrySelector : public Selector, public Lease::Owner {
+class RegistrySelector : public Selector, public Lease::Owner, public internal::LoopAcquireSource {
  public:
   RegistrySelector(WorkerRegistry* registry, const SelectorOptions& options)
       : registry_(registry), queue_(registry->shared_queue()), options_(options) {
@@ -119,6 +120,14 @@ class RegistrySelector : public Selector, public Lease::Owner {
         registry_->Reserve(ToReserve(request, options_.limits));
     if (!r.ok() || !r->has_value()) return std::nullopt;  // a quota refusal too: then it queues
     return Lease(this, std::move(**r));
+  }
+
+  // LoopAcquireSource: TryAcquire() on a relay I/O thread's loop, for a registry that can reserve
+  // there (Redis), with the same rule: only when nobody waits before the client.
+  std::unique_ptr<internal::LoopAcquirer> OpenLoopAcquirer(internal::EventLoop* loop) override {
+    auto* source = dynamic_cast<internal::LoopReserveSource*>(registry_);
+    if (source == nullptr) return nullptr;
+    return std::make_unique<LoopAcquirer>(this, source->OpenLoopReserver(loop));
   }
 
   void Cancel(uint64_t ticket) override {
@@ -207,6 +216,33 @@ class RegistrySelector : public Selector, public Lease::Owner {
   }
 
  private:
+  class LoopAcquirer : public internal::LoopAcquirer {
+   public:
+    LoopAcquirer(RegistrySelector* selector, std::unique_ptr<internal::LoopReserver> reserver)
+        : selector_(selector), reserver_(std::move(reserver)) {}
+    bool TryAcquire(const SelectRequest& request, Done done) override {
+      {
+        absl::MutexLock lock(&selector_->mu_);
+        if (!selector_->waiters_.empty() || selector_->stop_) return false;
+      }
+      return reserver_->Reserve(
+          ToReserve(request, selector_->options_.limits),
+          [selector = selector_, done = std::move(done)](std::optional<Reservation> r) mutable {
+            if (!r) {
+              done(std::nullopt);
+            } else {
+              done(Lease(selector, *std::move(r)));
+            }
+          });
+    }
+    absl::Duration timeout() const override { return reserver_->timeout(); }
+    void Abandon() override { reserver_->Abandon(); }
+
+   private:
+    RegistrySelector* const selector_;
+    const std::unique_ptr<internal::LoopReserver> reserver_;
+  };
+
   // A queue: the browser type and the client's Playwright major.minor ("" for unknown).
   using Group = std::pair<BrowserType, std::string>;
   static Group GroupOf(const SelectRequest& r) {
