@@ -46,6 +46,49 @@ class RestoreCounter : public Logger {
   std::atomic<int> restored_{0};
 };
 
+// Calls of one Redis command since the last CONFIG RESETSTAT (INFO commandstats, which counts the
+// commands scripts run too).
+int64_t CommandCalls(const std::string& command) {
+  const std::string info = Call({"INFO", "commandstats"});
+  const std::string key = "cmdstat_" + command + ":calls=";
+  const size_t at = info.find(key);
+  if (at == std::string::npos) return 0;
+  return std::stoll(info.substr(at + key.size()));
+}
+
+TEST_CASE("a renewal round costs a few commands whatever the number of leases") {
+  Call({"FLUSHALL"});
+  RedisRegistryOptions o = Options();
+  o.lease_ttl = absl::Seconds(3);  // renewed every second
+  RenewalCounter renewals;
+  internal::RedisRegistryTestHooks hooks;
+  hooks.after_renewal = renewals.Hook();
+  std::unique_ptr<WorkerRegistry> registry =
+      internal::NewRedisWorkerRegistryWithHooks(o, hooks).value();
+  PWGRID_REQUIRE_OK(registry->Register(TestWorker("chromium:1"), absl::Seconds(60)));
+  std::vector<Reservation> held;
+  for (int i = 0; i < 300; ++i) {
+    ReserveRequest r{BrowserType::kChromium, {1000, 1 << 30}};
+    r.tenant = i % 3 == 0 ? "team-a" : "";  // 100 leases of a named tenant, 200 anonymous
+    r.tenant_max_sessions = i % 3 == 0 ? 1000 : 0;
+    absl::StatusOr<std::optional<Reservation>> got = registry->Reserve(r);
+    REQUIRE(got.ok());
+    REQUIRE(got->has_value());
+    held.push_back(**got);
+  }
+  REQUIRE(renewals.WaitForMore(1, absl::Seconds(5)));  // a round with all 300 listed
+  Call({"CONFIG", "RESETSTAT"});
+  REQUIRE(renewals.WaitForMore(1, absl::Seconds(5)));
+  // One ZADD XX CH for the 300 leases, one ZADD and one PEXPIRE for the named tenant; no
+  // lease-by-lease ZSCORE (it was 300 ZSCORE and 400 ZADD per round).
+  CHECK(CommandCalls("zscore") == 0);
+  CHECK(CommandCalls("zadd") <= 4);
+  CHECK(CommandCalls("pexpire") <= 2);
+  CHECK(Load(*registry, "chromium:1")->active == 300);
+  for (const Reservation& r : held) PWGRID_REQUIRE_OK(registry->Release(r, false));
+  CHECK(Load(*registry, "chromium:1")->active == 0);
+}
+
 TEST_CASE("a released lease stays released while renewals run (connect churn)") {
   Call({"FLUSHALL"});
   RestoreCounter log;
