@@ -77,39 +77,70 @@ def report(results, cfg, out, seconds):
         s = R(key, name)
         return s[1] if s else None
 
-    d, n, g = med("rtt_p50", "direct"), med("rtt_p50", "nginx"), med("rtt_p50", "pwgrid")
-    if None not in (d, n, g):
-        over_n, over_g = n - d, g - d
-        v = over_g / over_n if over_n > 0 else float("inf")
-        row("round-trip overhead over direct, pwgrid / nginx (p50)",
-            f"pwgrid +{over_g:.1f} µs, nginx +{over_n:.1f} µs", f"{v:.2f}", "≤ 1.0", v <= 1.0)
+    # Issue 16's targets: each must hold in the median and in at least 4 of 5 runs (80 % of the
+    # runs); the runs are interleaved, so the i-th value of every figure comes from the same round.
+    need = -(-4 * cfg.runs // 5)
+
+    def runs_of(key, name):
+        return results.get((key, name), [])
+
+    def target(label, measured, value, limit, ok, per_run):
+        held = sum(1 for v in per_run if ok(v))
+        met = ok(value) and held >= need
+        lines.append(f"| {label} | {measured} | {value:.2f} (limit {limit}); {held}/{len(per_run)} runs | "
+                     f"{'yes' if met else '**no**'} |")
+
+    def ratios(num, den):  # per run: num[i] / den[i]
+        return [a / b for a, b in zip(num, den) if b > 0]
+
+    for q in ("p50", "p99"):
+        key = f"rtt_{q}"
+        d, n, g = med(key, "direct"), med(key, "nginx"), med(key, "pwgrid")
+        if None not in (d, n, g) and n > d:
+            per = [(gi - di) / (ni - di) for di, ni, gi in
+                   zip(runs_of(key, "direct"), runs_of(key, "nginx"), runs_of(key, "pwgrid")) if ni > di]
+            target(f"round-trip overhead over direct, pwgrid / nginx ({q}, 1 KiB)",
+                   f"pwgrid +{g - d:.1f} µs, nginx +{n - d:.1f} µs", (g - d) / (n - d), "≤ 0.8",
+                   lambda v: v <= 0.8, per)
     for size, label in ((65536, "64 KiB"), (1048576, "1 MiB")):
         n_, g_ = med(f"tput_{size}", "nginx"), med(f"tput_{size}", "pwgrid")
         if n_ and g_:
-            row(f"throughput {label}, pwgrid / nginx", f"{g_:.0f} vs {n_:.0f} MB/s", f"{g_ / n_:.2f}", "≥ 1.0",
-                g_ / n_ >= 1.0)
+            target(f"throughput {label}, pwgrid / nginx", f"{g_:.0f} vs {n_:.0f} MB/s", g_ / n_, "≥ 1.1",
+                   lambda v: v >= 1.1, ratios(runs_of(f"tput_{size}", "pwgrid"), runs_of(f"tput_{size}", "nginx")))
         nc, gc = med(f"cpu_per_gb_{size}", "nginx"), med(f"cpu_per_gb_{size}", "pwgrid")
         if nc and gc:
-            row(f"CPU per GB {label}, pwgrid / nginx", f"{gc:.2f} vs {nc:.2f} s/GB", f"{gc / nc:.2f}", "≤ 1.0",
-                gc / nc <= 1.0)
+            target(f"relay CPU per GB {label}, pwgrid / nginx", f"{gc:.2f} vs {nc:.2f} s/GB", gc / nc, "≤ 0.9",
+                   lambda v: v <= 0.9,
+                   ratios(runs_of(f"cpu_per_gb_{size}", "pwgrid"), runs_of(f"cpu_per_gb_{size}", "nginx")))
+    for mode in ("redis", "embedded"):
+        key = f"pw_connect_p50_{mode}_isolated"
+        dd, gg = med(key, "direct"), med(key, "grid")
+        if dd is not None and gg is not None:
+            per = [(gi - di) for di, gi in zip(runs_of(key, "direct"), runs_of(key, "grid"))]
+            target(f"Playwright connect overhead over direct, {mode} mode (p50, isolated connects), ms",
+                   f"pwgrid {(gg - dd) * 1000:+.0f} µs (direct {dd:.2f} ms)", gg - dd, "≤ 0.5 ms",
+                   lambda v: v <= 0.5, per)
     big = max(cfg.held)
+    d, g = med(f"held_p99_{big}", "direct"), med(f"held_p99_{big}", "pwgrid")
+    if d and g:
+        target(f"p99 round trip, {big} connections at 1 msg/s, pwgrid / direct", f"{g:.0f} vs {d:.0f} µs", g / d,
+               "≤ 1.5", lambda v: v <= 1.5,
+               ratios(runs_of(f"held_p99_{big}", "pwgrid"), runs_of(f"held_p99_{big}", "direct")))
     m = med(f"mem_{big}", "pwgrid")
     if m is not None:
-        row(f"memory per idle relayed connection pair ({big} held)", f"{m:.1f} KiB", f"{m:.1f} KiB", "16 KiB", m <= 16)
-    p = med(f"held_p99_{big}", "pwgrid")
-    if p is not None:
-        row(f"p99 round trip, {big} connections at 1 msg/s", f"{p / 1000:.2f} ms", f"{p / 1000:.2f} ms", "2 ms",
-            p <= 2000)
+        target(f"memory per idle relayed connection pair ({big} held), KiB", f"{m:.1f} KiB", m, "≤ 4",
+               lambda v: v <= 4, runs_of(f"mem_{big}", "pwgrid"))
+    lines += ["", "Figures kept from earlier issues (they must not get worse):", "",
+              "| figure | measured (median) | value (limit) | met |", "|---|---|---|---|"]
     for mode, limit in (("embedded", 500), ("redis", 1000)):
-        for phase, label in (("isolated", "isolated connects"), ("back_to_back", "back-to-back connects")):
-            key = f"pw_connect_p50_{mode}_{phase}"
-            dd, gg, nn = med(key, "direct"), med(key, "grid"), med(key, "nginx")
-            if dd is not None and gg is not None:
-                over = (gg - dd) * 1000
-                ref = f", nginx {(nn - dd) * 1000:+.0f} µs" if nn is not None else ""
-                row(f"Playwright connect overhead over direct, {mode} (p50, {label})",
-                    f"pwgrid {over:+.0f} µs{ref} (direct {dd:.2f} ms)", f"{over:.0f} µs", f"{limit} µs",
-                    over <= limit)
+        key = f"pw_connect_p50_{mode}_back_to_back"
+        dd, gg, nn = med(key, "direct"), med(key, "grid"), med(key, "nginx")
+        if dd is not None and gg is not None:
+            over = (gg - dd) * 1000
+            ref = f", nginx {(nn - dd) * 1000:+.0f} µs" if nn is not None else ""
+            row(f"Playwright connect overhead over direct, {mode} (p50, back-to-back connects)",
+                f"pwgrid {over:+.0f} µs{ref} (direct {dd:.2f} ms)", f"{over:.0f} µs", f"{limit} µs",
+                over <= limit)
     for mode, key, limit in (("memory", "pwgrid", 500), ("redis", "pwgrid_redis", 1000)):
         dd, gg = med("ws_connect_p50", "direct"), med("ws_connect_p50", key)
         if dd is not None and gg is not None:
@@ -181,6 +212,23 @@ def report(results, cfg, out, seconds):
     table("7. Real workload (connect, newContext, newPage, goto, close)", "sessions/s",
           [("workload", "direct", "sessions/s"), ("workload", "pwgrid", "sessions/s"),
            ("workload_capacity", "all", "concurrency (= capacity)")])
+    procs = sorted({k[10:] for (k, _) in results if k.startswith("tasks_cpu_")})
+    tp = ("direct", "redis", "embedded")
+    table(f"8. End to end: {getattr(cfg, 'tasks', 0)} tasks per path at concurrency 5 (connect, newPage, "
+          "goto a data: URL, close)", "s; ms; CPU-seconds per task",
+          [(f"tasks_{k}", p, label) for k, label in (("wall_s", "wall time, s"),
+                                                      ("first_page_p50_ms", "time to first page p50, ms"),
+                                                      ("first_page_p95_ms", "time to first page p95, ms"),
+                                                      ("cpu_s_per_task", "CPU-s per task, whole grid"))
+           for p in tp] +
+          [(f"tasks_cpu_{proc}", p, f"CPU-s per task: {proc}") for proc in procs for p in tp],
+          "One Chromium worker (a pwgrid-worker; embedded: pwgrid-server's own local worker), "
+          "`MAX_CONCURRENT_SESSIONS=5`, no recycling. direct: the worker's own endpoint; redis: "
+          "pwgrid-server in Redis mode in front of it. CPU: every process of the grid (relay, worker, "
+          "launcher, browser processes, Redis) with the children they reaped, from /proc; the client is "
+          "not counted. playwright-distributed v1 published, on 4 vCPUs against browserless: 51 ms to get "
+          "a browser and open a page, 0.09 CPU-s per task, 26 s for 1,000 tasks. This machine has "
+          f"{int(R('tasks_cores', 'all')[1]) if R('tasks_cores', 'all') else '?'} cores.", digits=3)
     with open(out, "w") as f:
         f.write("\n".join(lines) + "\n")
 

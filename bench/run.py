@@ -186,13 +186,31 @@ def selection_suite(build, cfg, results):
     log("saturation done")
 
 
+def tasks_suite(build, cfg, results):
+    """8: end to end, v1's shape: tasks at concurrency 5, direct / Redis mode / embedded."""
+    for run in range(cfg.task_runs):
+        r = subprocess.run(["node", f"{ROOT}/bench/tasks.mjs", build, str(cfg.tasks), "5", "--json"],
+                           capture_output=True, text=True, timeout=3600)
+        if r.returncode != 0:
+            raise RuntimeError(f"tasks.mjs failed: {r.stderr[-500:]}")
+        out = json.loads(r.stdout.strip().splitlines()[-1])
+        for path in ("direct", "redis", "embedded"):
+            for k in ("wall_s", "first_page_p50_ms", "first_page_p95_ms", "cpu_s_per_task"):
+                results.setdefault((f"tasks_{k}", path), []).append(out[path][k])
+            for proc, v in out[path]["cpu_s_per_task_by_process"].items():
+                results.setdefault((f"tasks_cpu_{proc}", path), []).append(v)
+        results.setdefault(("tasks_cores", "all"), []).append(out["cores"])
+    log("tasks done")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=f"{ROOT}/build-release")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out", default=f"{ROOT}/bench/RESULTS.md")
     ap.add_argument("--smoke", action="store_true")
-    ap.add_argument("--only", default="relay,connect,selection,node")
+    ap.add_argument("--only", default="relay,connect,selection,node,tasks")
+    ap.add_argument("--tasks", type=int, default=300, help="tasks per path in the end-to-end suite")
     cfg = ap.parse_args()
     cfg.build = os.path.abspath(cfg.build)
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
@@ -204,10 +222,12 @@ def main():
         cfg.rtt_count, cfg.tput_seconds, cfg.held, cfg.hold_seconds = 200, 0.3, [20], 1
         cfg.connect_count, cfg.pw_connects, cfg.workload_seconds = 20, 3, 3
         cfg.workers, cfg.select_count, cfg.waiters, cfg.wake_rounds = [10], 50, 10, 1
+        cfg.tasks, cfg.task_runs = 5, 1
     else:
         cfg.rtt_count, cfg.tput_seconds, cfg.held, cfg.hold_seconds = 20000, 5, [1000, max_held], 10
         cfg.connect_count, cfg.pw_connects, cfg.workload_seconds = 1000, 100, 60
         cfg.workers, cfg.select_count, cfg.waiters, cfg.wake_rounds = [10, 100, 1000, 10000], 2000, 100, 5
+        cfg.task_runs = 1  # minutes per run: one, with --tasks per path
     for tool in (NGINX, "redis-server", "node"):
         if not shutil.which(tool):
             sys.exit(f"bench: {tool} not found (scripts/bench.sh installs it)")
@@ -224,6 +244,8 @@ def main():
             selection_suite(cfg.build, cfg, results)
         if "node" in only:
             node_suite(cfg.build, cfg, results)
+        if "tasks" in only:
+            tasks_suite(cfg.build, cfg, results)
     finally:
         for p in list(PROCS):
             stop(p)
