@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "lib/relay/edge_wait.h"
 #include "lib/relay/session.h"
 
 namespace pwgrid::internal {
@@ -100,7 +101,8 @@ void Session::Pump(Pipe& p) {
 
 void Session::Await(Pipe& p, tcp::socket& socket, tcp::socket::wait_type what) {
   auto self = shared_from_this();
-  socket.async_wait(what, [self, &p](const asio::error_code& ec) {
+  // No system call to start (edge_wait.h); a spurious wake-up reads EAGAIN and comes back.
+  AsyncEdgeWait(*home_->reactor, socket, what, [self, &p](const asio::error_code& ec) {
     // Other errors show up in the next read or write.
     if (ec != asio::error::operation_aborted) self->Pump(p);
   });

@@ -68,6 +68,7 @@ struct IoThread {
   // After the pool: destroying the io_context destroys the handlers it still holds, and with
   // them sessions, which give their buffers back themselves.
   asio::io_context io{1};
+  asio::detail::reactor* const reactor = &asio::use_service<asio::detail::reactor>(io);
   // With a selector that can reserve on this thread's loop (Redis): the loop and the acquirer,
   // destroyed before the io_context (their handlers are still queued in it).
   std::unique_ptr<AsioEventLoop> loop;
