@@ -7,7 +7,11 @@
 // stops reading its source (backpressure: memory stays bounded by one buffer per direction).
 // Frame headers are followed in both directions (no payload is parsed): worker to client to know
 // when a 1011 close frame can be injected if the worker dies, client to worker to tell a client
-// that closed properly from one that vanished. See session.h for the state machine.
+// that closed properly from one that vanished. A frame payload of more than a buffer's worth is
+// spliced (socket -> pipe -> socket, no copy in the relay); its header is read as above. Waits
+// start without a system call (edge_wait.h). See session.h for the state machine.
+#include <fcntl.h>
+
 #include <algorithm>
 #include <chrono>
 
@@ -48,55 +52,107 @@ void Session::Pump(Pipe& p) {
       }
       return;
     }
+    FrameTracker& frames = p.to_worker ? up_frames_ : down_frames_;
+    if (p.spliced > 0 || (p.begin == p.end && frames.payload_left() > home_->buffer_bytes &&
+                          home_->TakePipe(p.pipe))) {
+      home_->GiveBuffer(std::move(p.buf));  // empty: not needed while splicing
+      if (!Splice(p, frames)) return;
+      continue;
+    }
     if (!p.buf) p.buf = home_->TakeBuffer();
     const size_t n = p.from->read_some(asio::buffer(p.buf.get(), home_->buffer_bytes), ec);
     if (ec) {
       home_->GiveBuffer(std::move(p.buf));
-      if (ec == asio::error::would_block || ec == asio::error::try_again) {
-        Await(p, *p.from, tcp::socket::wait_read);
-      } else if (p.to_worker && ec != asio::error::eof) {
-        // The client is gone for good (reset, or peer_timeout found it dead): nothing waits for
-        // a close handshake.
-        PWGRID_LOG(shared_->options.logger, LogLevel::kDebug,
-                   absl::StrCat("Client ", remote_,
-                                " closed the connection without a close frame: ", ec.message()),
-                   {{"workerId", lease_.worker().id}});
-        NoteClose("client", 1006);
-        Finish();
-      } else if (p.to_worker) {
-        UpEnded();
-      } else {
-        if (ec != asio::error::eof) {
-          PWGRID_LOG(shared_->options.logger, LogLevel::kWarn,
-                     absl::StrCat("Lost the connection to the browser server: ", ec.message()),
-                     {{"workerId", lease_.worker().id}});
-        }
-        DownEnded();
-      }
+      SourceStopped(p, ec);
       return;
     }
-    if (track_idle_) last_byte_ = std::chrono::steady_clock::now();
     p.begin = 0;
     p.end = n;
-    // Single writer: a load and a store, no read-modify-write, for the per-session counters.
-    if (p.to_worker) {
-      up_frames_.Consume(reinterpret_cast<const unsigned char*>(p.buf.get()), n);
-      home_->bytes_to_workers.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
-      bytes_to_worker_.store(
-          bytes_to_worker_.load(std::memory_order_relaxed) + static_cast<int64_t>(n),
-          std::memory_order_relaxed);
-      if (closed_by_ == nullptr && up_frames_.close_seen()) NoteClose("client", -1);
-    } else {
-      down_frames_.Consume(reinterpret_cast<const unsigned char*>(p.buf.get()), n);
-      home_->bytes_to_clients.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
-      bytes_to_client_.store(
-          bytes_to_client_.load(std::memory_order_relaxed) + static_cast<int64_t>(n),
-          std::memory_order_relaxed);
-      if (closed_by_ == nullptr && down_frames_.close_seen()) NoteClose("worker", -1);
-    }
+    frames.Consume(reinterpret_cast<const unsigned char*>(p.buf.get()), n);
+    Count(p, n);
+    if (closed_by_ == nullptr && frames.close_seen())
+      NoteClose(p.to_worker ? "client" : "worker", -1);
   }
   auto self = shared_from_this();
   asio::post(client_.get_executor(), [self, &p] { self->Pump(p); });
+}
+
+// `n` bytes read from p's source. Single writer: a load and a store, no read-modify-write, for
+// the per-session counters.
+void Session::Count(Pipe& p, size_t n) {
+  if (track_idle_) last_byte_ = std::chrono::steady_clock::now();
+  std::atomic<int64_t>& thread_total =
+      p.to_worker ? home_->bytes_to_workers : home_->bytes_to_clients;
+  std::atomic<int64_t>& session_total = p.to_worker ? bytes_to_worker_ : bytes_to_client_;
+  thread_total.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
+  session_total.store(session_total.load(std::memory_order_relaxed) + static_cast<int64_t>(n),
+                      std::memory_order_relaxed);
+}
+
+// The source gave no bytes: `ec` is EAGAIN (wait for it), the end of its stream, or an error.
+void Session::SourceStopped(Pipe& p, const asio::error_code& ec) {
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    Await(p, *p.from, tcp::socket::wait_read);
+  } else if (p.to_worker && ec != asio::error::eof) {
+    // The client is gone for good (reset, or peer_timeout found it dead): nothing waits for
+    // a close handshake.
+    PWGRID_LOG(shared_->options.logger, LogLevel::kDebug,
+               absl::StrCat("Client ", remote_,
+                            " closed the connection without a close frame: ", ec.message()),
+               {{"workerId", lease_.worker().id}});
+    NoteClose("client", 1006);
+    Finish();
+  } else if (p.to_worker) {
+    UpEnded();
+  } else {
+    if (ec != asio::error::eof) {
+      PWGRID_LOG(shared_->options.logger, LogLevel::kWarn,
+                 absl::StrCat("Lost the connection to the browser server: ", ec.message()),
+                 {{"workerId", lease_.worker().id}});
+    }
+    DownEnded();
+  }
+}
+
+// Large payloads go socket -> pipe -> socket (splice(2)): the kernel moves page references and
+// the relay copies nothing. Only bytes inside a frame's payload, which the tracker knows the
+// length of, are spliced, so that every frame header still passes through Consume(). One round:
+// empties the pipe into the destination, or fills it from the source. False: the pipe waits (for
+// the destination, the source) or the session ended.
+bool Session::Splice(Pipe& p, FrameTracker& frames) {
+  constexpr unsigned kFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+  if (p.spliced > 0) {
+    const ssize_t out =
+        ::splice(p.pipe.read_fd, nullptr, p.to->native_handle(), nullptr, p.spliced, kFlags);
+    if (out < 0 && (errno == EAGAIN || errno == EINTR)) {
+      if (errno == EAGAIN) Await(p, *p.to, tcp::socket::wait_write);
+      return errno == EINTR;
+    }
+    if (out <= 0) {
+      Finish();
+      return false;
+    }
+    p.spliced -= static_cast<size_t>(out);
+    if (p.spliced == 0) home_->GivePipe(std::move(p.pipe));
+    return true;
+  }
+  const size_t want = static_cast<size_t>(
+      std::min<unsigned long long>(frames.payload_left(), IoThread::kPipeBytes));
+  const ssize_t in =
+      ::splice(p.from->native_handle(), nullptr, p.pipe.write_fd, nullptr, want, kFlags);
+  if (in <= 0) {
+    const int err = errno;
+    home_->GivePipe(std::move(p.pipe));  // empty
+    if (in < 0 && err == EINTR) return true;
+    SourceStopped(p, in == 0 ? asio::error_code(asio::error::eof)
+                             : asio::error_code(err, asio::error::get_system_category()));
+    return false;
+  }
+  const size_t n = static_cast<size_t>(in);
+  frames.Skip(n);
+  p.spliced = n;
+  Count(p, n);
+  return true;
 }
 
 void Session::Await(Pipe& p, tcp::socket& socket, tcp::socket::wait_type what) {

@@ -1,6 +1,7 @@
 // Sockets and buffers of the relay's I/O threads (see io_thread.h).
 #include "lib/relay/io_thread.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
@@ -128,6 +129,40 @@ Buffer IoThread::TakeBuffer() {
   Buffer b = std::move(free_buffers.back());
   free_buffers.pop_back();
   return b;
+}
+
+RelayPipe& RelayPipe::operator=(RelayPipe&& o) noexcept {
+  if (this != &o) {
+    Close();
+    read_fd = o.read_fd;
+    write_fd = o.write_fd;
+    o.read_fd = o.write_fd = -1;
+  }
+  return *this;
+}
+
+void RelayPipe::Close() {
+  if (read_fd >= 0) ::close(read_fd);
+  if (write_fd >= 0) ::close(write_fd);
+  read_fd = write_fd = -1;
+}
+
+bool IoThread::TakePipe(RelayPipe& pipe) {
+  if (!free_pipes.empty()) {
+    pipe = std::move(free_pipes.back());
+    free_pipes.pop_back();
+    return true;
+  }
+  int fds[2];
+  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return false;
+  pipe.read_fd = fds[0];
+  pipe.write_fd = fds[1];
+  (void)::fcntl(fds[1], F_SETPIPE_SZ, static_cast<int>(kPipeBytes));  // else 64 KiB
+  return true;
+}
+
+void IoThread::GivePipe(RelayPipe pipe) {
+  if (pipe.valid() && free_pipes.size() < kMaxFreePipes) free_pipes.push_back(std::move(pipe));
 }
 
 void IoThread::GiveBuffer(Buffer b) {

@@ -44,6 +44,22 @@ asio::error_code OpenSocket(asio::ip::tcp::socket& s, const asio::ip::tcp::endpo
 // Zero: nothing is changed.
 void SetPeerTimeout(asio::ip::tcp::socket& s, absl::Duration timeout);
 
+// A pipe(2) for splicing (both ends non-blocking, close-on-exec); closes what it holds.
+struct RelayPipe {
+  RelayPipe() = default;
+  RelayPipe(RelayPipe&& o) noexcept : read_fd(o.read_fd), write_fd(o.write_fd) {
+    o.read_fd = o.write_fd = -1;
+  }
+  RelayPipe& operator=(RelayPipe&& o) noexcept;
+  RelayPipe(const RelayPipe&) = delete;
+  RelayPipe& operator=(const RelayPipe&) = delete;
+  ~RelayPipe() { Close(); }
+  void Close();
+  bool valid() const { return read_fd >= 0; }
+  int read_fd = -1;
+  int write_fd = -1;
+};
+
 struct FreeBuffer {
   void operator()(char* p) const { std::free(p); }
 };
@@ -60,7 +76,18 @@ struct IoThread {
   // Back to the pool (kept up to kMaxFreeBuffers, freed beyond).
   void GiveBuffer(Buffer b);
 
+  // An empty pipe into `pipe` (from the pool, or a new one of pipe_bytes); false when none can be
+  // made (the descriptor limit): the caller reads and writes instead.
+  bool TakePipe(RelayPipe& pipe);
+  // Back to the pool; it must be empty.
+  void GivePipe(RelayPipe pipe);
+
   static constexpr size_t kMaxFreeBuffers = 256;
+  static constexpr size_t kMaxFreePipes = 16;
+  // Asked of each new pipe (F_SETPIPE_SZ; the kernel's default of 64 KiB when refused), and the
+  // most one splice asks for (a smaller pipe takes less).
+  static constexpr size_t kPipeBytes = 1 << 20;
+  std::vector<RelayPipe> free_pipes;
   const size_t buffer_bytes;
   std::vector<Buffer> free_buffers;
   alignas(64) std::atomic<int64_t> bytes_to_workers{0};

@@ -460,6 +460,8 @@ void Session::Finish() {
   worker_.close(ignored);
   home_->GiveBuffer(std::move(up_.buf));
   home_->GiveBuffer(std::move(down_.buf));
+  up_.pipe.Close();  // may hold bytes: never back to the pool
+  down_.pipe.Close();
   if (established) {
     shared_->active.fetch_sub(1, std::memory_order_relaxed);
     {

@@ -96,6 +96,8 @@ class Session : public std::enable_shared_from_this<Session> {
     size_t begin = 0;
     size_t end = 0;
     bool ended = false;  // the source has stopped sending
+    RelayPipe pipe;      // while payload bytes are spliced
+    size_t spliced = 0;  // bytes in `pipe` not yet written to `to`
   };
 
   // session.cc: HTTP phase and selection.
@@ -138,6 +140,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // byte_pipe.cc: the byte relay and the close.
   void Pump(Pipe& p);
+  bool Splice(Pipe& p, FrameTracker& frames);
+  void Count(Pipe& p, size_t n);
+  void SourceStopped(Pipe& p, const asio::error_code& ec);
   void Await(Pipe& p, asio::ip::tcp::socket& socket, asio::ip::tcp::socket::wait_type what);
   void UpEnded();
   void DownEnded();
@@ -178,8 +183,8 @@ class Session : public std::enable_shared_from_this<Session> {
   SelectRequest request_;         // what the client asked for, with its deadline
   int dial_failures_ = 0;
   bool dial_timed_out_ = false;  // why the current dial failed
-  Pipe up_{&client_, &worker_, /*to_worker=*/true, nullptr, 0, 0, false};
-  Pipe down_{&worker_, &client_, /*to_worker=*/false, nullptr, 0, 0, false};
+  Pipe up_{&client_, &worker_, /*to_worker=*/true, nullptr, 0, 0, false, {}, 0};
+  Pipe down_{&worker_, &client_, /*to_worker=*/false, nullptr, 0, 0, false, {}, 0};
   FrameTracker down_frames_;
   FrameTracker up_frames_;  // only to tell whether the client sent a close frame
   SessionInfo info_;

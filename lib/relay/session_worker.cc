@@ -179,6 +179,11 @@ void Session::StartRelaying(size_t head_len) {
   lease_.Commit();
   state_ = State::kRelaying;
   relaying_since_ = last_byte_ = std::chrono::steady_clock::now();
+  // What only the handshake needed goes now: a held session keeps its memory small.
+  std::string().swap(out_);
+  HeaderList().swap(forward_headers_);
+  endpoint_ = WsEndpoint();
+  if (in_.empty()) std::string().swap(in_);  // else swapped once passed on, below
   WatchSessionLimits();
   shared_->active.fetch_add(1, std::memory_order_relaxed);
   shared_->total.fetch_add(1, std::memory_order_relaxed);

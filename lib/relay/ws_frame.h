@@ -16,6 +16,13 @@ namespace pwgrid::internal {
 class FrameTracker {
  public:
   void Consume(const unsigned char* data, size_t n);
+  // Payload bytes of the current frame still to come, when they can pass without being looked
+  // at (Skip); 0 between frames, in a header, and while a close frame's code is still read.
+  unsigned long long payload_left() const {
+    return code_bytes_read_ < code_bytes_wanted_ ? 0 : remaining_;
+  }
+  // `n` bytes, at most payload_left(), passed without Consume().
+  void Skip(unsigned long long n) { remaining_ -= n; }
   // True when the stream is between frames (a frame can be injected here).
   bool at_boundary() const { return remaining_ == 0 && header_len_ == 0; }
   // True once a close frame (opcode 8) has started in this direction.
