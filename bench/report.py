@@ -205,6 +205,18 @@ def report(results, cfg, out, seconds):
            for q in ("p50", "p99") for m in ("memory", "redis")] +
           [(f"select_cpu_{max(cfg.workers)}v3", "redis",
             f"Redis CPU, {max(cfg.workers)} workers over 3 Playwright versions")])
+    table("5b. Scale: selection at the largest fleet, and 20 proxies sharing one Redis", "µs; fraction of a core",
+          [("select_p50_bigb3", "redis", f"selection p50, {getattr(cfg, 'big_fleet', 0)} workers over 3 browser types"),
+           ("select_p99_bigb3", "redis", f"selection p99, {getattr(cfg, 'big_fleet', 0)} workers over 3 browser types"),
+           ("select_cpu_bigb3", "redis", "Redis CPU µs per selection (Reserve + Release), same fleet"),
+           ("scale_redis_cpu_fraction", "redis", "20 proxies x 500 sessions x 10 connects/s: Redis CPU, fraction of a core"),
+           ("scale_connects_per_s", "redis", "20 proxies: connects per second (Reserve + Release of the oldest)"),
+           ("scale_p50_us", "redis", "20 proxies: Reserve p50, µs"),
+           ("scale_p99_us", "redis", "20 proxies: Reserve p99, µs"),
+           ("scale_executed_commands_per_s", "redis", "20 proxies: Redis commands per second (scripts' included)")],
+          "bench/grid_scale: each simulated proxy is a Redis registry of its own (connections, upkeep thread) in one "
+          "process, over 3,000 workers of 3 browser types (C = 5). Redis and the 20 proxies share the 2 cores. "
+          "What these figures give for larger fleets: `bench/ANALYSIS.md`.", digits=3)
     table(f"6. Saturation: {cfg.waiters} clients waiting for 5 slots", "µs from release to next served",
           [(f"wake_{q}", m, q) for q in ("p50", "p99") for m in ("memory", "redis")] +
           [(f"wake_cross_{q}", "redis", f"{q}, one slot, the waiter on the other proxy (grid-wide queue hand-over)")

@@ -171,6 +171,20 @@ def selection_suite(build, cfg, results):
             if mode == "redis":
                 results.setdefault((f"select_cpu_{n}v3", mode), []).append(r["redis_cpu_us_per_selection"])
         log(f"selection {mode} {n} over 3 versions done")
+    # Scale: the largest fleet over 3 browser types; 20 proxies sharing one Redis.
+    for run in range(cfg.runs):
+        r = run_tool([f"{build}/bench/selection", "mode=redis", f"workers={cfg.big_fleet}",
+                      f"count={max(50, cfg.select_count // 2)}", "browsers=3"], timeout=1800)
+        results.setdefault(("select_p99_bigb3", "redis"), []).append(r["p99_us"])
+        results.setdefault(("select_p50_bigb3", "redis"), []).append(r["p50_us"])
+        results.setdefault(("select_cpu_bigb3", "redis"), []).append(r["redis_cpu_us_per_selection"])
+    log(f"selection {cfg.big_fleet} workers over 3 browsers done")
+    r = run_tool([f"{build}/bench/grid_scale", f"proxies={cfg.scale_proxies}", "sessions=500" if not cfg.smoke else "sessions=5",
+                  "rate=10", f"seconds={cfg.scale_seconds}", "workers=3000" if not cfg.smoke else "workers=30",
+                  "browsers=3"], timeout=1800)
+    for k in ("redis_cpu_fraction", "connects_per_s", "p50_us", "p99_us", "executed_commands_per_s"):
+        results.setdefault((f"scale_{k}", "redis"), []).append(r[k])
+    log("20 proxies done")
     for mode, proxies in (("memory", 1), ("redis", 2)):
         for run in range(cfg.runs):
             r = run_tool([f"{build}/bench/wakeup", f"mode={mode}", f"proxies={proxies}", "slots=5",
@@ -223,11 +237,13 @@ def main():
         cfg.connect_count, cfg.pw_connects, cfg.workload_seconds = 20, 3, 3
         cfg.workers, cfg.select_count, cfg.waiters, cfg.wake_rounds = [10], 50, 10, 1
         cfg.tasks, cfg.task_runs = 5, 1
+        cfg.big_fleet, cfg.scale_proxies, cfg.scale_seconds = 30, 2, 2
     else:
         cfg.rtt_count, cfg.tput_seconds, cfg.held, cfg.hold_seconds = 20000, 5, [1000, max_held], 10
         cfg.connect_count, cfg.pw_connects, cfg.workload_seconds = 1000, 100, 60
         cfg.workers, cfg.select_count, cfg.waiters, cfg.wake_rounds = [10, 100, 1000, 10000], 2000, 100, 5
         cfg.task_runs = 1  # minutes per run: one, with --tasks per path
+        cfg.big_fleet, cfg.scale_proxies, cfg.scale_seconds = 100000, 20, 30
     for tool in (NGINX, "redis-server", "node"):
         if not shutil.which(tool):
             sys.exit(f"bench: {tool} not found (scripts/bench.sh installs it)")

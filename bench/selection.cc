@@ -4,8 +4,10 @@
 // mode, Redis's own CPU time per selection (INFO cpu, user + sys). versions=K spreads the workers
 // over K Playwright versions (1.60, 1.61, …; worker i has version i mod K) and the clients over
 // the same K in turn, so that each selection runs within one version's group; 0: no versions.
+// browsers=B spreads workers and clients over B browser types (chromium, firefox, webkit) the
+// same way.
 //
-// Usage: selection [mode=redis|memory] [workers=1000] [count=2000] [versions=0]
+// Usage: selection [mode=redis|memory] [workers=1000] [count=2000] [versions=0] [browsers=1]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -46,9 +48,13 @@ int Fail(const std::string& what) { return pwgrid::bench::Fail("selection", what
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::optional<std::map<std::string, std::string>> parsed = pwgrid::bench::ParseArgs(
-      "selection", argc, argv,
-      {{"mode", "redis"}, {"workers", "1000"}, {"count", "2000"}, {"versions", "0"}});
+  std::optional<std::map<std::string, std::string>> parsed =
+      pwgrid::bench::ParseArgs("selection", argc, argv,
+                               {{"mode", "redis"},
+                                {"workers", "1000"},
+                                {"count", "2000"},
+                                {"versions", "0"},
+                                {"browsers", "1"}});
   if (!parsed) return 1;
   std::map<std::string, std::string>& args = *parsed;
   int workers = 0, count = 0, versions = 0;
@@ -59,12 +65,19 @@ int main(int argc, char** argv) {
   if (!absl::SimpleAtoi(args["versions"], &versions) || versions < 0 || versions > 40) {
     return Fail("versions must be in 0..40");
   }
+  int browsers = 1;
+  if (!absl::SimpleAtoi(args["browsers"], &browsers) || browsers < 1 || browsers > 3) {
+    return Fail("browsers must be in 1..3");
+  }
+  constexpr pwgrid::BrowserType kKinds[] = {
+      pwgrid::BrowserType::kChromium, pwgrid::BrowserType::kFirefox, pwgrid::BrowserType::kWebkit};
+  auto kind = [&](int i) { return kKinds[i % browsers]; };
   // The i-th worker's or client's Playwright version: "" without versions.
   auto version = [versions](int i) {
     return versions == 0 ? std::string() : absl::StrCat("1.", 60 + i % versions, ".0");
   };
   auto request = [&](int i) {
-    pwgrid::ReserveRequest r{pwgrid::BrowserType::kChromium, {5, 1'000'000}};
+    pwgrid::ReserveRequest r{kind(i), {5, 1'000'000}};
     r.client_version = version(i);
     return r;
   };
@@ -88,7 +101,8 @@ int main(int argc, char** argv) {
   std::vector<pwgrid::Reservation> held;
   for (int i = 0; i < workers; ++i) {
     pwgrid::WorkerInfo w;
-    w.id = absl::StrCat("chromium:", pwgrid::NewUuid());
+    w.id = absl::StrCat(std::string(pwgrid::ToString(kind(i))), ":", pwgrid::NewUuid());
+    w.browser = kind(i);
     w.endpoint = absl::StrCat("ws://127.0.0.1:", 10000 + i % 50000, "/playwright/x");
     w.started_at_ms = absl::ToUnixMillis(absl::Now());
     w.playwright_version = version(i);
@@ -117,9 +131,10 @@ int main(int argc, char** argv) {
   std::sort(us.begin(), us.end());
   auto q = [&](double p) { return us[static_cast<size_t>(p * (us.size() - 1))]; };
   std::printf(
-      "selection mode=%s workers=%d versions=%d n=%d p50_us=%.1f p99_us=%.1f max_us=%.1f "
+      "selection mode=%s workers=%d versions=%d browsers=%d n=%d p50_us=%.1f p99_us=%.1f "
+      "max_us=%.1f "
       "redis_cpu_us_per_selection=%.1f\n",
-      args["mode"].c_str(), workers, versions, count, q(0.5), q(0.99), us.back(),
+      args["mode"].c_str(), workers, versions, browsers, count, q(0.5), q(0.99), us.back(),
       redis ? (cpu1 - cpu0) * 1e6 / count : 0.0);
   return 0;
 }
