@@ -306,13 +306,16 @@ void Session::CloseGracefully() {
 // ---- selection ----------------------------------------------------------------------------
 // Asks for a worker for request_ (again after a dial failure, with the same deadline): at once
 // on this thread when the registry is in-process, then on this thread's loop when the registry
-// can reserve there (Redis), else through the selector's thread.
+// can reserve there (Redis), else through the selector's thread. After a dial failure the loop
+// is skipped: the failed worker's unreachable mark and rollback are queued on the selector's
+// thread, and a selection sent on this thread's own connection could overtake them and pick
+// the dead worker again.
 void Session::Acquire() {
   if (std::optional<Lease> now = shared_->selector->TryAcquire(request_)) {
     OnLease(*std::move(now), /*queued=*/false);  // no thread hop when the registry is in-process
     return;
   }
-  if (home_->acquirer != nullptr && TryLoopAcquire()) return;
+  if (home_->acquirer != nullptr && dial_failures_ == 0 && TryLoopAcquire()) return;
   AcquireFromSelector();
 }
 
