@@ -4,8 +4,10 @@
 // connection (lib/redis/redis_async.h) runs on that thread and wakes no other. Internal header.
 //
 // Thread-safety: an EventLoop and its watches are used on the loop's thread only; the callbacks
-// run there. Ownership: a FdWatch does not own its descriptor, and must be destroyed before the
-// descriptor is closed; the callbacks are not called after the watch is destroyed.
+// run there. Ownership: a FdWatch does not own its descriptor, and must be stopped (Stop() or
+// destroyed) before the descriptor is closed: a loop that still holds a closed descriptor's
+// registration would later drop the registration of whatever socket reuses its number. The
+// callbacks are not called after Stop() or destruction.
 #ifndef PWGRID_LIB_COMMON_EVENT_LOOP_H_
 #define PWGRID_LIB_COMMON_EVENT_LOOP_H_
 
@@ -23,6 +25,9 @@ class FdWatch {
   // Idempotent.
   virtual void WantRead(bool on) = 0;
   virtual void WantWrite(bool on) = 0;
+  // Forgets the descriptor for good (the loop drops its registration), so that it may be closed
+  // right after. Idempotent; may be called from inside one of the watch's own callbacks.
+  virtual void Stop() = 0;
 };
 
 class EventLoop {

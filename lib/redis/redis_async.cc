@@ -47,11 +47,10 @@ absl::StatusOr<std::unique_ptr<RedisAsyncConnection>> RedisAsyncConnection::Open
   ctx->ev.delWrite = [](void* p) {
     static_cast<RedisAsyncConnection*>(p)->watch_->WantWrite(false);
   };
-  ctx->ev.cleanup = [](void* p) {
-    auto* c = static_cast<RedisAsyncConnection*>(p);
-    c->watch_->WantRead(false);
-    c->watch_->WantWrite(false);
-  };
+  // hiredis calls cleanup just before it closes the descriptor (a lost connection, a failed
+  // connect, Close()): the watch lets go of it first, as the loop would otherwise later drop the
+  // registration of a socket that reuses the number (a client's, which then hangs).
+  ctx->ev.cleanup = [](void* p) { static_cast<RedisAsyncConnection*>(p)->watch_->Stop(); };
   redisAsyncSetDisconnectCallback(ctx, &RedisAsyncConnection::OnDisconnect);
   redisAsyncSetConnectCallback(ctx, [](const redisAsyncContext* c, int status) {
     if (status != REDIS_OK) OnDisconnect(c, status);  // hiredis frees it, without OnDisconnect
@@ -70,6 +69,7 @@ RedisAsyncConnection::RedisAsyncConnection(const RedisEndpoint& endpoint, redisA
 
 RedisAsyncConnection::~RedisAsyncConnection() {
   dropping_ = true;
+  watch_->Stop();
   Close();
 }
 

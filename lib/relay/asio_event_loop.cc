@@ -15,15 +15,21 @@ class AsioFdWatch : public FdWatch {
         on_readable_(std::move(on_readable)),
         on_writable_(std::move(on_writable)) {}
 
-  ~AsioFdWatch() override {
+  ~AsioFdWatch() override { Stop(); }
+
+  void WantRead(bool on) override { Want(read_, on); }
+  void WantWrite(bool on) override { Want(write_, on); }
+
+  // release() takes the descriptor out of the reactor (epoll_ctl DEL) without closing it; the
+  // callbacks stay alive until the handler that may be running one has returned.
+  void Stop() override {
+    if (!*alive_) return;
     *alive_ = false;
+    read_.wanted = write_.wanted = false;
     asio::error_code ignored;
     descriptor_.cancel(ignored);
     (void)descriptor_.release();
   }
-
-  void WantRead(bool on) override { Want(read_, on); }
-  void WantWrite(bool on) override { Want(write_, on); }
 
  private:
   struct Direction {
@@ -33,6 +39,7 @@ class AsioFdWatch : public FdWatch {
   };
 
   void Want(Direction& d, bool on) {
+    if (!*alive_) return;
     d.wanted = on;
     if (on && !d.armed) Arm(d);
   }

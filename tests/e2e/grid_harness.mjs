@@ -12,6 +12,10 @@ export const { chromium } = require('playwright-core');
 export const SERVER = process.env.PWGRID_SERVER;
 if (!SERVER) throw new Error('PWGRID_SERVER (path of pwgrid-server) is not set');
 
+// Set PWGRID_E2E_ECHO=1 to copy every log line of the servers a test starts to stderr (for a
+// failure that only shows under load).
+export const ECHO = process.env.PWGRID_E2E_ECHO === '1';
+
 // Starts pwgrid-server on 127.0.0.1 with a free port. Resolves once it listens.
 export function startGrid(env = {}, timeoutMs = 90_000) {
   const child = spawn(SERVER, [], {
@@ -37,6 +41,7 @@ export function startGrid(env = {}, timeoutMs = 90_000) {
       while ((nl = buffered.indexOf('\n')) >= 0) {
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
+        if (ECHO) process.stderr.write(`[pwgrid-server ${child.pid}] ${line}\n`);
         let rec;
         try { rec = JSON.parse(line); } catch { rec = { msg: line }; }
         rec.t = Date.now();
