@@ -149,7 +149,9 @@ int main(int argc, char** argv) {
       std::deque<pwgrid::Reservation> held;
       int next = p;
       auto reserve = [&](std::vector<double>* lat) {
-        pwgrid::ReserveRequest req{kKinds[next++ % browsers], limits};
+        pwgrid::ReserveRequest req;
+        req.browser = kKinds[next++ % browsers];
+        req.limits = limits;
         const auto t0 = std::chrono::steady_clock::now();
         absl::StatusOr<std::optional<pwgrid::Reservation>> r = reg.Reserve(req);
         const double us =

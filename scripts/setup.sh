@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential pkg-config cmake meson ninja-build libasio-dev libwebsocketpp-dev
           libhiredis-dev libabsl-dev doctest-dev redis-server chromium nodejs npm python3
-          nginx-light clang clang-format prometheus-cpp-dev prometheus systemd)
-          # nginx: the benchmarks' reference (bench/run.py, smoke test in CI); clang:
+          nginx-light clang clang-format prometheus-cpp-dev prometheus systemd liburing-dev)
+          # nginx: the benchmarks' reference (bench/run.py, smoke test in CI); liburing: the
+          # io_uring relay the benchmarks compare with (bench/uring_relay.cc); clang:
           # -Wthread-safety and the format check (scripts/ci); prometheus: the scraper the
           # operations test starts (and promtool); systemd: systemd-analyze verify of deploy/
 missing=()

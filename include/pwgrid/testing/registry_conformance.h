@@ -37,8 +37,9 @@ inline WorkerInfo TestWorker(const std::string& id,
 }
 
 inline std::optional<Reservation> Reserve(WorkerRegistry& r, int64_t c = 5, int64_t l = 50) {
-  absl::StatusOr<std::optional<Reservation>> out =
-      r.Reserve(ReserveRequest{BrowserType::kChromium, {c, l}});
+  ReserveRequest request;
+  request.limits = {c, l};
+  absl::StatusOr<std::optional<Reservation>> out = r.Reserve(request);
   REQUIRE(out.ok());
   return *out;
 }
