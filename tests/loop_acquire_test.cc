@@ -64,6 +64,9 @@ class PollLoop : public internal::EventLoop {
     return true;
   }
 
+  // Watches that stopped only after their descriptor had been closed (must stay 0).
+  int stopped_after_close() const { return stopped_after_close_; }
+
  private:
   // Each watch checks, when it stops, that its descriptor is still the file it was given: a watch
   // that outlives its descriptor would, in a real loop, later drop the registration of the
@@ -95,12 +98,6 @@ class PollLoop : public internal::EventLoop {
     bool read = false, write = false, stopped = false;
   };
   std::map<Entry*, Entry*> watches_;
-
- public:
-  // Watches that stopped only after their descriptor had been closed (must stay 0).
-  int stopped_after_close() const { return stopped_after_close_; }
-
- private:
   int stopped_after_close_ = 0;
 };
 

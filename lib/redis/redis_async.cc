@@ -69,8 +69,7 @@ RedisAsyncConnection::RedisAsyncConnection(const RedisEndpoint& endpoint, redisA
 
 RedisAsyncConnection::~RedisAsyncConnection() {
   dropping_ = true;
-  watch_->Stop();
-  Close();
+  Close();  // hiredis' cleanup hook stops the watch before it closes the descriptor
 }
 
 void RedisAsyncConnection::Close() {
