@@ -3,7 +3,7 @@
 // Selector and a Relay on 127.0.0.1. Prints "port N" once it listens and runs until stdin closes.
 //
 // Usage: relay_host workers=ws://127.0.0.1:P/x[,…] [registry=memory|redis] [redis_port=N]
-//                   [io_threads=2] [buffer_bytes=65536]
+//                   [io_threads=2] [buffer_bytes=65536] [busy_poll_us=0]
 // Limits are C = L = 1,000,000,000: the benchmarks measure the relay, not recycling.
 #include <cstdio>
 #include <iostream>
@@ -35,15 +35,17 @@ int main(int argc, char** argv) {
                                 {"registry", "memory"},
                                 {"redis_port", "6379"},
                                 {"io_threads", "2"},
-                                {"buffer_bytes", "65536"}});
+                                {"buffer_bytes", "65536"},
+                                {"busy_poll_us", "0"}});
   if (!parsed) return 1;
   std::map<std::string, std::string>& args = *parsed;
-  int redis_port = 0, io_threads = 0;
+  int redis_port = 0, io_threads = 0, busy_poll_us = 0;
   size_t buffer_bytes = 0;
   if (!absl::SimpleAtoi(args["redis_port"], &redis_port) ||
       !absl::SimpleAtoi(args["io_threads"], &io_threads) ||
-      !absl::SimpleAtoi(args["buffer_bytes"], &buffer_bytes)) {
-    return Fail("redis_port, io_threads and buffer_bytes must be integers");
+      !absl::SimpleAtoi(args["buffer_bytes"], &buffer_bytes) ||
+      !absl::SimpleAtoi(args["busy_poll_us"], &busy_poll_us)) {
+    return Fail("redis_port, io_threads, buffer_bytes and busy_poll_us must be integers");
   }
   absl::StatusOr<std::unique_ptr<pwgrid::WorkerRegistry>> registry;
   if (args["registry"] == "redis") {
@@ -77,6 +79,7 @@ int main(int argc, char** argv) {
   ro.listen_address = "127.0.0.1";
   ro.port = 0;
   ro.io_threads = io_threads;
+  ro.busy_poll = absl::Microseconds(busy_poll_us);
   ro.buffer_bytes = buffer_bytes;
   // The benchmark holds as many connections as the file limit allows (bench/run.py sizes them):
   // the relay's default, sized with a reserve of its own, would refuse the last few.

@@ -56,6 +56,7 @@ struct ServerConfig {
   int drain_timeout_s = 300;       // DRAIN_TIMEOUT
   int shutdown_grace_s = 30;       // SHUTDOWN_GRACE_PERIOD
   int io_threads = 2;              // IO_THREADS, 1..256
+  int busy_poll_us = 0;            // BUSY_POLL_US, 0..1000 (0: off)
   int max_waiting_clients = 1000;  // MAX_WAITING_CLIENTS
   int queue_timeout_s = 0;         // QUEUE_TIMEOUT: overrides WORKER_SELECT_TIMEOUT; 0: unset
   std::string browser_log;         // BROWSER_LOG: file for node and Chromium stderr

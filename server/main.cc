@@ -109,6 +109,7 @@ int main(int argc, char** argv) {
   relay_options.listen_address = config.listen_address;
   relay_options.port = static_cast<uint16_t>(config.port);
   relay_options.io_threads = config.io_threads;
+  relay_options.busy_poll = absl::Microseconds(config.busy_poll_us);
   relay_options.default_browser = config.default_browser;
   // QUEUE_TIMEOUT (pwgrid) overrides upstream's WORKER_SELECT_TIMEOUT and its 12 s cap.
   relay_options.select_timeout = absl::Seconds(

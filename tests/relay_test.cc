@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "pwgrid/metrics.h"
 #include "pwgrid/selector.h"
 #include "pwgrid/testing/fake_worker.h"
@@ -119,6 +120,57 @@ TEST_CASE("a worker killed mid-session: the client gets a close, the lease is re
   worker->Kill();
   CHECK(client->WaitClosed().value() == 1011);
   CHECK(Eventually([&] { return g.Active() == 0 && g.relay->stats().active_sessions == 0; }));
+}
+
+// The relay ends a read round on a short read without a recv() for its EAGAIN; an end of stream
+// that arrived with the last bytes must still be seen (edge_wait.h: EPOLLRDHUP). Each worker's
+// last message and its FIN reach the relay together, so without that a session would hang here.
+TEST_CASE(
+    "a worker's last message and its end of stream arriving together: both reach the client") {
+  auto worker = FakeWorker::Start().value();
+  Grid g;
+  g.Add("chromium:w1", worker->ws_endpoint());
+  for (int i = 0; i < 100; ++i) {
+    CAPTURE(i);
+    auto client = WsTestClient::Connect(g.Url()).value();
+    const std::string last = "bye " + std::to_string(i);
+    PWGRID_REQUIRE_OK(client->SendText("last:" + last));
+    absl::StatusOr<testing::WsMessage> m = client->Receive(absl::Seconds(5));
+    PWGRID_REQUIRE_OK(m.status());
+    CHECK(m->data == last);
+    absl::StatusOr<int> code = client->WaitClosed(absl::Seconds(5));
+    PWGRID_REQUIRE_OK(code.status());
+    REQUIRE(*code == 1011);
+  }
+  CHECK(Eventually([&] { return g.Active() == 0 && g.relay->stats().active_sessions == 0; }));
+}
+
+TEST_CASE("busy polling: sessions relay as usual, Stop ends the polling threads") {
+  RelayOptions bad = RelayOptions::ForTesting();
+  bad.busy_poll = absl::Milliseconds(2);
+  CHECK(absl::IsInvalidArgument(bad.Validate()));
+  bad.busy_poll = -absl::Microseconds(1);
+  CHECK(absl::IsInvalidArgument(bad.Validate()));
+  auto worker = FakeWorker::Start().value();
+  GridOptions options;
+  options.io_threads = 2;
+  options.relay = [](RelayOptions& o) { o.busy_poll = absl::Microseconds(20); };
+  Grid g(options);
+  g.Add("chromium:w1", worker->ws_endpoint());
+  for (int i = 0; i < 3; ++i) {
+    auto client = WsTestClient::Connect(g.Url()).value();
+    for (int k = 0; k < 20; ++k) {
+      const std::string text = absl::StrCat("message ", i, ".", k);
+      PWGRID_REQUIRE_OK(client->SendText(text));
+      absl::StatusOr<testing::WsMessage> m = client->Receive();
+      PWGRID_REQUIRE_OK(m.status());
+      CHECK(m->data == text);
+    }
+    PWGRID_REQUIRE_OK(client->Close(1000));
+    CHECK(client->WaitClosed().value() == 1000);
+  }
+  CHECK(Eventually([&] { return g.Active() == 0; }));
+  g.relay->Stop(absl::Seconds(1));  // returns once every I/O thread has ended
 }
 
 TEST_CASE("the only worker is unreachable: it is taken out of selection, the client waits, 503") {

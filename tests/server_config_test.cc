@@ -172,6 +172,15 @@ TEST_CASE("the limits: defaults, values, and messages naming the variable") {
         "WORKER_ALLOWED_NETWORKS: '10.0.0.0/40': the prefix length must be 0..32");
 }
 
+TEST_CASE("BUSY_POLL_US: off by default, microseconds up to 1000") {
+  CHECK(Load({}).value().busy_poll_us == 0);
+  CHECK(Load({{"BUSY_POLL_US", "20"}}).value().busy_poll_us == 20);
+  CHECK(Load({{"BUSY_POLL_US", "5000"}}).status().message() ==
+        "BUSY_POLL_US must be between 0 and 1000");
+  CHECK(Load({{"BUSY_POLL_US", "-1"}}).status().message() ==
+        "BUSY_POLL_US must be between 0 and 1000");
+}
+
 TEST_CASE("ADMIN_TOKENS and PROTECT_METRICS") {
   auto c = Load({{"ADMIN_TOKENS", "ops:adm1n"}, {"PROTECT_METRICS", "true"}});
   REQUIRE(c.ok());

@@ -9,7 +9,9 @@
 // when a 1011 close frame can be injected if the worker dies, client to worker to tell a client
 // that closed properly from one that vanished. A frame payload of more than a buffer's worth is
 // spliced (socket -> pipe -> socket, no copy in the relay); its header is read as above. Waits
-// start without a system call (edge_wait.h). See session.h for the state machine.
+// start without a system call, and a short read ends a round without a recv() for its EAGAIN
+// unless the source's last report had its end of stream in it (edge_wait.h): epoll_wait, recv and
+// send per relayed message, as nginx. See session.h for the state machine.
 #include <fcntl.h>
 
 #include <algorithm>
@@ -48,6 +50,12 @@ void Session::Pump(Pipe& p) {
           Finish();
           return;
         }
+        if (p.begin == p.end && p.drained) {  // as nginx: no recv() only to hear EAGAIN
+          p.drained = false;
+          home_->GiveBuffer(std::move(p.buf));
+          Await(p, *p.from, tcp::socket::wait_read);
+          return;
+        }
         continue;
       }
       return;
@@ -68,6 +76,7 @@ void Session::Pump(Pipe& p) {
     }
     p.begin = 0;
     p.end = n;
+    p.drained = hangup_watched_ && n < home_->buffer_bytes && !ReportedHangup(*p.from);
     frames.Consume(reinterpret_cast<const unsigned char*>(p.buf.get()), n);
     Count(p, n);
     if (closed_by_ == nullptr && frames.close_seen())

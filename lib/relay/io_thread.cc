@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <new>
 
 namespace pwgrid::internal {
@@ -44,6 +45,23 @@ void SetPeerTimeout(tcp::socket& s, absl::Duration timeout) {
   (void)::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
   (void)::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
   (void)::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
+}
+
+void RunIoThread(asio::io_context& io, absl::Duration busy_poll) {
+  if (busy_poll <= absl::ZeroDuration()) {
+    io.run();
+    return;
+  }
+  using Clock = std::chrono::steady_clock;
+  const Clock::duration spin = absl::ToChronoNanoseconds(busy_poll);
+  while (!io.stopped()) {
+    // Awake: ready handlers and sockets (epoll_wait with no timeout) until `spin` passes idle.
+    for (Clock::time_point until = Clock::now() + spin; Clock::now() < until;) {
+      if (io.poll() > 0) until = Clock::now() + spin;
+      if (io.stopped()) return;
+    }
+    if (io.run_one() == 0) return;  // asleep until the next event
+  }
 }
 
 namespace {

@@ -23,6 +23,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "lib/common/log_util.h"
 #include "lib/relay/asio_event_loop.h"
 #include "lib/relay/grid_monitor.h"
@@ -106,6 +107,11 @@ struct IoThread {
   std::optional<asio::steady_timer> accept_retry;
   std::thread thread;
 };
+
+// The body of an I/O thread: io.run(), or with `busy_poll` > 0 (RelayOptions::busy_poll) a loop
+// that polls without sleeping until busy_poll has passed with nothing to do, then sleeps until
+// the next event. Returns when `io` is stopped or out of work.
+void RunIoThread(asio::io_context& io, absl::Duration busy_poll);
 
 // Whether a new client connection is served (kServe), answered 503 because it is over a
 // connection limit (kRefuse), or closed at once because too many are being refused (kDrop).

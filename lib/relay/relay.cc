@@ -62,6 +62,8 @@ RelayOptions RelayOptions::ForTesting() {
 absl::Status RelayOptions::Validate() const {
   if (io_threads < 1 || io_threads > 256)
     return absl::InvalidArgumentError("io_threads must be in 1..256");
+  if (busy_poll < absl::ZeroDuration() || busy_poll > absl::Milliseconds(1))
+    return absl::InvalidArgumentError("busy_poll must be in 0..1ms");
   if (select_timeout <= absl::ZeroDuration())
     return absl::InvalidArgumentError("select_timeout must be positive");
   if (dial_timeout <= absl::ZeroDuration())
@@ -171,7 +173,8 @@ class Relay::Impl {
     for (auto& t : threads_) DoAccept(t.get());
     for (auto& t : threads_) {
       work_.push_back(asio::make_work_guard(t->io));
-      t->thread = std::thread([io = &t->io] { io->run(); });
+      t->thread = std::thread(
+          [io = &t->io, spin = shared_->options.busy_poll] { internal::RunIoThread(*io, spin); });
     }
     state_ = State::kRunning;
     return absl::OkStatus();

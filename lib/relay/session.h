@@ -96,6 +96,9 @@ class Session : public std::enable_shared_from_this<Session> {
     size_t begin = 0;
     size_t end = 0;
     bool ended = false;  // the source has stopped sending
+    // The last read was short and the source's last report had no end of stream in it: once
+    // `buf` is written, wait for the source instead of reading it for an EAGAIN (edge_wait.h).
+    bool drained = false;
     RelayPipe pipe;      // while payload bytes are spliced
     size_t spliced = 0;  // bytes in `pipe` not yet written to `to`
   };
@@ -183,10 +186,11 @@ class Session : public std::enable_shared_from_this<Session> {
   SelectRequest request_;         // what the client asked for, with its deadline
   int dial_failures_ = 0;
   bool dial_timed_out_ = false;  // why the current dial failed
-  Pipe up_{&client_, &worker_, /*to_worker=*/true, nullptr, 0, 0, false, {}, 0};
-  Pipe down_{&worker_, &client_, /*to_worker=*/false, nullptr, 0, 0, false, {}, 0};
+  Pipe up_{&client_, &worker_, /*to_worker=*/true, nullptr, 0, 0, false, false, {}, 0};
+  Pipe down_{&worker_, &client_, /*to_worker=*/false, nullptr, 0, 0, false, false, {}, 0};
   FrameTracker down_frames_;
-  FrameTracker up_frames_;  // only to tell whether the client sent a close frame
+  FrameTracker up_frames_;       // only to tell whether the client sent a close frame
+  bool hangup_watched_ = false;  // both sockets report EPOLLRDHUP: short reads may end a round
   SessionInfo info_;
   std::atomic<int64_t> bytes_to_worker_{0};  // written only on the session's thread
   std::atomic<int64_t> bytes_to_client_{0};

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "lib/relay/edge_wait.h"
 #include "lib/relay/session.h"
 
 namespace pwgrid::internal {
@@ -196,6 +197,7 @@ void Session::StartRelaying(size_t head_len) {
     absl::MutexLock lock(&shared_->mu);
     shared_->relayed.emplace(info_.id, weak_from_this());
   }
+  hangup_watched_ = WatchHangup(*home_->reactor, client_) && WatchHangup(*home_->reactor, worker_);
   LogSessionStart();
   AnnounceSession();
   PWGRID_LOG(shared_->options.logger, LogLevel::kDebug,

@@ -1,7 +1,9 @@
 // FakeWorker: a loopback WebSocket server standing in for a browser worker in tests.
 //
 // It echoes every text and binary message. A text message "close:<code>" makes it close that
-// connection with <code>; "close-tcp" makes it drop the TCP connection without a close frame.
+// connection with <code>; "close-tcp" makes it drop the TCP connection without a close frame;
+// "last:<text>" (under 126 bytes) makes it send <text> and drop the connection at once, the
+// message and the end of stream written back to back (they reach the peer together).
 // Kill() drops every connection and stops listening, like a crashed browser server.
 // It implements BrowserServer, so a WorkerAgent can run it.
 //

@@ -146,6 +146,18 @@ class FakeWorker::Impl {
         server_.close(h, internal::WireCloseCode(code), "closed by fake worker", ec);
         return;
       }
+      if (payload.rfind("last:", 0) == 0 && payload.size() - 5 < 126) {
+        // <text> as one unmasked text frame and the FIN right after it, written at once on the
+        // socket, so that they reach the peer together.
+        auto con = server_.get_con_from_hdl(h, ec);
+        if (ec) return;
+        std::string frame = {'\x81', static_cast<char>(payload.size() - 5)};
+        frame += payload.substr(5);
+        asio::error_code aec;
+        asio::write(con->get_raw_socket(), asio::buffer(frame), aec);
+        con->get_raw_socket().close(aec);
+        return;
+      }
       if (payload == "close-tcp") {
         auto con = server_.get_con_from_hdl(h, ec);
         asio::error_code aec;
