@@ -130,12 +130,24 @@ def start_echo(build, tmp):
         return Component(p, int(f.read()))
 
 
-def start_pwgrid(build, workers, registry="memory", redis_port=0, io_threads=2):
+def start_pwgrid(build, workers, registry="memory", redis_port=0, io_threads=2, busy_poll_us=0):
     p = start([f"{build}/bench/relay_host", "workers=" + ",".join(workers), f"registry={registry}",
-               f"redis_port={redis_port}", f"io_threads={io_threads}"])
+               f"redis_port={redis_port}", f"io_threads={io_threads}", f"busy_poll_us={busy_poll_us}"])
     line = p.stdout.readline()
     if not line.startswith("port "):
         raise RuntimeError(f"relay_host did not start: {line!r}")
+    return Component(p, int(line.split()[1]))
+
+
+def start_uring(build, upstream_port):
+    """bench/uring_relay in front of `upstream_port`, or None where liburing was not installed."""
+    tool = f"{build}/bench/uring_relay"
+    if not os.path.exists(tool):
+        return None
+    p = start([tool, str(upstream_port)], stdin_stops=False)
+    line = p.stdout.readline()
+    if not line.startswith("port "):
+        raise RuntimeError(f"uring_relay did not start: {line!r}")
     return Component(p, int(line.split()[1]))
 
 

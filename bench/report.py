@@ -93,15 +93,16 @@ def report(results, cfg, out, seconds):
     def ratios(num, den):  # per run: num[i] / den[i]
         return [a / b for a, b in zip(num, den) if b > 0]
 
-    for q in ("p50", "p99"):
-        key = f"rtt_{q}"
-        d, n, g = med(key, "direct"), med(key, "nginx"), med(key, "pwgrid")
-        if None not in (d, n, g) and n > d:
-            per = [(gi - di) / (ni - di) for di, ni, gi in
-                   zip(runs_of(key, "direct"), runs_of(key, "nginx"), runs_of(key, "pwgrid")) if ni > di]
-            target(f"round-trip overhead over direct, pwgrid / nginx ({q}, 1 KiB)",
-                   f"pwgrid +{g - d:.1f} µs, nginx +{n - d:.1f} µs", (g - d) / (n - d), "≤ 0.8",
-                   lambda v: v <= 0.8, per)
+    for relay, label in (("pwgrid", "pwgrid"), ("pwgrid_busy", "pwgrid with BUSY_POLL_US=20")):
+        for q in ("p50", "p99"):
+            key = f"rtt_{q}"
+            d, n, g = med(key, "direct"), med(key, "nginx"), med(key, relay)
+            if None not in (d, n, g) and n > d:
+                per = [(gi - di) / (ni - di) for di, ni, gi in
+                       zip(runs_of(key, "direct"), runs_of(key, "nginx"), runs_of(key, relay)) if ni > di]
+                target(f"round-trip overhead over direct, {label} / nginx ({q}, 1 KiB)",
+                       f"{relay} +{g - d:.1f} µs, nginx +{n - d:.1f} µs", (g - d) / (n - d), "≤ 0.8",
+                       lambda v: v <= 0.8, per)
     for size, label in ((65536, "64 KiB"), (1048576, "1 MiB")):
         n_, g_ = med(f"tput_{size}", "nginx"), med(f"tput_{size}", "pwgrid")
         if n_ and g_:
@@ -173,17 +174,27 @@ def report(results, cfg, out, seconds):
         for key, name, label in keys_names:
             lines.append(f"| {label} | {name} | {fmt(R(key, name), digits)} |")
 
-    paths3 = ("direct", "nginx", "pwgrid")
+    # uring: bench/uring_relay, the io_uring comparison relay, where liburing was installed.
+    relays = ("nginx", "pwgrid") + (("uring",) if ("rtt_p50", "uring") in results else ())
+    busy = ("pwgrid_busy",) if ("rtt_p50", "pwgrid_busy") in results else ()
+    paths3 = ("direct",) + relays
+    uring_note = (" uring: `bench/uring_relay`, a bare one-thread io_uring TCP relay (no HTTP, no frame "
+                  "tracking), the comparison for the byte path's event loop (`bench/ANALYSIS.md`)."
+                  if "uring" in relays else "")
+    busy_note = (" pwgrid_busy: the same relay with busy polling (`BUSY_POLL_US=20`, "
+                 "`RelayOptions::busy_poll`)." if busy else "")
     table("1. Relay round trip (1 KiB text, sequential)", "µs",
-          [(k, p, f"{k[4:]} of {cfg.rtt_count}") for k in ("rtt_p50", "rtt_p99") for p in paths3])
+          [(k, p, f"{k[4:]} of {cfg.rtt_count}") for k in ("rtt_p50", "rtt_p99") for p in paths3 + busy],
+          (busy_note + uring_note).strip() or None)
     table("2. Throughput (binary, 16 in flight, echoed)", "MB/s of payload echoed; CPU s/GB",
-          [(f"tput_{s}", p, f"{s // 1024} KiB MB/s") for s in (65536, 1048576) for p in paths3] +
+          [(f"tput_{s}", p, f"{s // 1024} KiB MB/s") for s in (65536, 1048576) for p in paths3 + busy] +
           [(f"cpu_per_gb_{s}", p, f"{s // 1024} KiB relay CPU s per GB") for s in (65536, 1048576)
-           for p in ("nginx", "pwgrid")],
+           for p in relays + busy],
           "GB moved counts each payload byte twice (client to worker and back). nginx runs 2 worker "
-          "processes and pwgrid 2 I/O threads; both have 64 KiB buffers (`proxy_buffer_size 64k`).")
+          "processes and pwgrid 2 I/O threads; both have 64 KiB buffers (`proxy_buffer_size 64k`)." + busy_note +
+          uring_note)
     table("3. Concurrency (connections held; then 1 msg/s each)", "KiB per connection pair; µs",
-          [(f"mem_{h}", p, f"{h} held: RSS per connection") for h in cfg.held for p in ("nginx", "pwgrid")] +
+          [(f"mem_{h}", p, f"{h} held: RSS per connection") for h in cfg.held for p in relays] +
           [(f"held_p99_{h}", p, f"{h} held: p99 round trip") for h in cfg.held for p in paths3])
     table("4a. WebSocket connect + close", "µs",
           [(k, p, k[11:]) for k in ("ws_connect_p50", "ws_connect_p99")

@@ -31,17 +31,26 @@ from report import report  # noqa: F401
 
 # ---- the measurements ------------------------------------------------------------------------------
 
+BUSY_POLL_US = 20
+
+
 def relay_suite(build, tmp, cfg, results):
     """1-3: round trip, throughput, concurrency against direct and nginx (one echo worker)."""
     echo = start_echo(build, tmp)
     nginx = start_nginx(echo.port, tmp)
     grid = start_pwgrid(build, [echo.url("/playwright/bench")])
-    paths = {"direct": echo, "nginx": nginx, "pwgrid": grid}
+    # pwgrid_busy: the same relay with RelayOptions::busy_poll (BUSY_POLL_US) at 20 µs.
+    busy = start_pwgrid(build, [echo.url("/playwright/bench")], busy_poll_us=BUSY_POLL_US)
+    paths = {"direct": echo, "nginx": nginx, "pwgrid": grid, "pwgrid_busy": busy}
+    # The io_uring comparison relay (issue 16: an epoll byte path against an io_uring one).
+    uring = start_uring(build, echo.port)
+    if uring is not None:
+        paths["uring"] = uring
     wsb = f"{build}/bench/wsbench"
     try:
         for run in range(cfg.runs):
             order = list(paths.items())
-            order = order[run % 3:] + order[:run % 3]
+            order = order[run % len(order):] + order[:run % len(order)]
             for name, comp in order:
                 r = run_tool([wsb, "rtt", comp.url(), str(cfg.rtt_count), "1024"])
                 results.setdefault(("rtt_p50", name), []).append(r["p50_us"])
@@ -60,9 +69,10 @@ def relay_suite(build, tmp, cfg, results):
         # (a relay that held connections before keeps the freed memory for reuse).
         for held in cfg.held:
             for run in range(cfg.runs):
-                for name in ("nginx", "pwgrid", "direct"):
+                for name in [p for p in ("nginx", "pwgrid", "uring", "direct") if p in paths]:
                     comp = {"nginx": lambda: start_nginx(echo.port, tmp),
                             "pwgrid": lambda: start_pwgrid(build, [echo.url("/playwright/bench")]),
+                            "uring": lambda: start_uring(build, echo.port),
                             "direct": lambda: echo}[name]()
                     try:
                         hold(wsb, name, comp, held, cfg, results)
@@ -71,8 +81,9 @@ def relay_suite(build, tmp, cfg, results):
                             stop(comp.proc)
             log(f"held {held} done")
     finally:
-        for c in (grid, nginx, echo):
-            stop(c.proc)
+        for c in (uring, busy, grid, nginx, echo):
+            if c is not None:
+                stop(c.proc)
 
 
 def hold(wsb, name, comp, held, cfg, results):

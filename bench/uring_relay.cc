@@ -22,12 +22,23 @@ namespace {
 
 constexpr size_t kBuffer = 64 * 1024;
 
+struct Pair;
+
 struct Side {
   int fd = -1;
   Side* peer = nullptr;
+  Pair* pair = nullptr;
   char buf[kBuffer];
   size_t len = 0;  // bytes in buf being sent to peer
   size_t off = 0;
+};
+
+// A relayed connection: freed, with both descriptors closed, once it is dead and no operation of
+// its own is still in the ring.
+struct Pair {
+  Side client;
+  Side worker;
+  int in_flight = 0;
   bool dead = false;
 };
 
@@ -37,21 +48,33 @@ uint64_t Tag(Kind k, Side* s) { return reinterpret_cast<uint64_t>(s) | k; }
 
 io_uring ring;
 
-void Recv(Side* s) {
+// A free submission entry; a full submission queue is submitted first.
+io_uring_sqe* GetSqe() {
   io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+  while (sqe == nullptr) {
+    io_uring_submit(&ring);
+    sqe = io_uring_get_sqe(&ring);
+  }
+  return sqe;
+}
+
+void Recv(Side* s) {
+  ++s->pair->in_flight;
+  io_uring_sqe* sqe = GetSqe();
   io_uring_prep_recv(sqe, s->fd, s->buf, kBuffer, 0);
   io_uring_sqe_set_data64(sqe, Tag(kRecv, s));
 }
 
 // Sends s's bytes to its peer.
 void Send(Side* s) {
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+  ++s->pair->in_flight;
+  io_uring_sqe* sqe = GetSqe();
   io_uring_prep_send(sqe, s->peer->fd, s->buf + s->off, s->len - s->off, MSG_NOSIGNAL);
   io_uring_sqe_set_data64(sqe, Tag(kSend, s));
 }
 
 void Accept(int listener) {
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+  io_uring_sqe* sqe = GetSqe();
   io_uring_prep_accept(sqe, listener, nullptr, nullptr, 0);
   io_uring_sqe_set_data64(sqe, kAccept);
 }
@@ -74,11 +97,22 @@ void NoDelay(int fd) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-void Close(Side* s) {
-  if (s->dead) return;
-  s->dead = s->peer->dead = true;
-  ::shutdown(s->fd, SHUT_RDWR);
-  ::shutdown(s->peer->fd, SHUT_RDWR);
+// Ends the pair: the shutdowns complete its operations still in the ring, and the last one
+// frees it.
+void Close(Pair* p) {
+  if (p->dead) return;
+  p->dead = true;
+  ::shutdown(p->client.fd, SHUT_RDWR);
+  ::shutdown(p->worker.fd, SHUT_RDWR);
+}
+
+// One of p's operations has completed. True: p is gone.
+bool Completed(Pair* p) {
+  if (--p->in_flight > 0 || !p->dead) return false;
+  ::close(p->client.fd);
+  ::close(p->worker.fd);
+  delete p;
+  return true;
 }
 
 }  // namespace
@@ -132,27 +166,30 @@ int main(int argc, char** argv) {
         }
         NoDelay(res);
         NoDelay(up);
-        auto* c = new Side;  // the pair lives as long as the process (a bench tool)
-        auto* w = new Side;
+        auto* p = new Pair;
+        Side* c = &p->client;
+        Side* w = &p->worker;
         c->fd = res;
         w->fd = up;
         c->peer = w;
         w->peer = c;
+        c->pair = w->pair = p;
         Recv(c);
         Recv(w);
-      } else if (kind == kRecv) {
-        if (res <= 0 || s->dead) {
-          Close(s);
-          continue;
-        }
+        continue;
+      }
+      Pair* p = s->pair;
+      if (res <= 0 || p->dead) {
+        Close(p);
+        Completed(p);
+        continue;
+      }
+      Completed(p);
+      if (kind == kRecv) {
         s->len = static_cast<size_t>(res);
         s->off = 0;
         Send(s);
       } else {
-        if (res <= 0 || s->dead) {
-          Close(s);
-          continue;
-        }
         s->off += static_cast<size_t>(res);
         if (s->off < s->len) {
           Send(s);
