@@ -138,7 +138,7 @@ struct RelayOptions {
   // close handshake before both sockets are closed, > 0.
   absl::Duration linger_timeout = absl::Seconds(10);
   // Busy polling: after its last event an I/O thread keeps polling its sockets (epoll_wait with
-  // no timeout) for this long before it sleeps, so that the next message of a busy session finds
+  // a zero timeout) for this long before it sleeps, so that the next message of a busy session finds
   // it awake instead of waiting to be woken: about half the round-trip overhead, for up to this
   // much CPU per quiet gap of each thread. Zero (the default): off, threads sleep at once (as
   // nginx). 0..1 ms; 20 us is where the gain stops on a 2-core machine (bench/ANALYSIS.md).

@@ -55,7 +55,7 @@ void RunIoThread(asio::io_context& io, absl::Duration busy_poll) {
   using Clock = std::chrono::steady_clock;
   const Clock::duration spin = absl::ToChronoNanoseconds(busy_poll);
   while (!io.stopped()) {
-    // Awake: ready handlers and sockets (epoll_wait with no timeout) until `spin` passes idle.
+    // Awake: ready handlers and sockets (epoll_wait with a zero timeout) until `spin` passes idle.
     for (Clock::time_point until = Clock::now() + spin; Clock::now() < until;) {
       if (io.poll() > 0) until = Clock::now() + spin;
       if (io.stopped()) return;
