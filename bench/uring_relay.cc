@@ -106,13 +106,12 @@ void Close(Pair* p) {
   ::shutdown(p->worker.fd, SHUT_RDWR);
 }
 
-// One of p's operations has completed. True: p is gone.
-bool Completed(Pair* p) {
-  if (--p->in_flight > 0 || !p->dead) return false;
+// One of p's operations has completed; the last one of a dead pair frees it.
+void Completed(Pair* p) {
+  if (--p->in_flight > 0 || !p->dead) return;
   ::close(p->client.fd);
   ::close(p->worker.fd);
   delete p;
-  return true;
 }
 
 }  // namespace
